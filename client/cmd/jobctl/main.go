@@ -1,0 +1,13 @@
+// Command jobctl is a JobManager binary; its behaviour arrives with the issues
+// that build it.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	fmt.Fprintln(os.Stderr, "jobctl: not built yet")
+	os.Exit(1)
+}
