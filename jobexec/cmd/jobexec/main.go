@@ -1,13 +1,8 @@
-// Command jobexec is a JobManager binary; its behaviour arrives with the issues
-// that build it.
+// Command jobexec is the helper that the JobManager server starts for each
+// job: it joins the job's cgroups, finishes setting up its namespaces, runs
+// the program and stays as the namespace's init. See package jobexec.
 package main
 
-import (
-	"fmt"
-	"os"
-)
+import "github.com/jobmanager/jobmanager/jobexec"
 
-func main() {
-	fmt.Fprintln(os.Stderr, "jobexec: not built yet")
-	os.Exit(1)
-}
+func main() { jobexec.Main() }

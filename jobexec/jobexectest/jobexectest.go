@@ -1,0 +1,52 @@
+// Package jobexectest holds what the tests of several packages need to run
+// real jobs: the jobexec helper built from source, and the rule that tests
+// needing root run in CI and never skip there.
+package jobexectest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// RequireRoot skips t when not running as root, except in CI (CI=true),
+// where a skip would hide a failure, so it fails instead.
+func RequireRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		tb.Fatal("this test needs root, and CI runs as root: refusing to skip")
+	}
+	tb.Skip("needs root (cgroups and namespaces)")
+}
+
+// BuildBinaries builds the packages named by pkgs (relative to the module
+// root, e.g. "./jobexec/cmd/jobexec") into dir and returns dir. It is meant
+// for TestMain.
+func BuildBinaries(dir string, pkgs ...string) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	args := append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %v: %w\n%s", pkgs, err, out)
+	}
+	return nil
+}
+
+// moduleRoot is the directory of the module's go.mod, found from this file.
+func moduleRoot() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", fmt.Errorf("cannot locate the module root")
+	}
+	return filepath.Join(filepath.Dir(file), "..", ".."), nil
+}
