@@ -23,9 +23,9 @@ var forwardedSignals = []os.Signal{
 // Main is the helper's whole program: it is what the jobexec binary runs.
 // It never returns.
 func Main() {
-	// The inherited pipes must not reach the program.
-	syscall.CloseOnExec(controlFD)
-	syscall.CloseOnExec(statusFD)
+	// Neither the protocol's pipes nor any descriptor the server leaked
+	// (inherited without close-on-exec) may reach the program.
+	closeExtraFilesOnExec()
 	status := json.NewEncoder(os.NewFile(statusFD, "status"))
 	control := os.NewFile(controlFD, "control")
 	report := func(e event) {
@@ -76,6 +76,21 @@ func Main() {
 		os.Exit(128 + exit.Signal)
 	}
 	os.Exit(exit.Code)
+}
+
+// closeExtraFilesOnExec marks every descriptor above stderr close-on-exec.
+func closeExtraFilesOnExec() {
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return
+	}
+	// Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC.
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		var fd int
+		if _, err := fmt.Sscan(e.Name(), &fd); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // setUp does the privileged part, before the program exists: join the

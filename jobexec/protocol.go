@@ -18,6 +18,12 @@ const goAhead = 'g'
 // cgroupFlag introduces one cgroup.procs file in the helper's arguments.
 const cgroupFlag = "--cgroup"
 
+// ReservedTasks is how many tasks (threads) the helper may use in the job's
+// pids cgroup: it is in the cgroup too, and the Go runtime runs a few
+// threads. The engine adds it to a job's pids limit so that the program
+// gets the number of processes it asked for.
+const ReservedTasks = 16
+
 // The helper's own exit codes, in the range shells and tini use for
 // failures before the program ran.
 const (
