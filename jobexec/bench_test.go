@@ -1,0 +1,61 @@
+package jobexec_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jobmanager/jobmanager/cgroupfs"
+	"github.com/jobmanager/jobmanager/jobexec"
+	"github.com/jobmanager/jobmanager/jobexec/jobexectest"
+)
+
+// BenchmarkIsolatedTrue measures start-to-exit of /bin/true in new PID,
+// mount and network namespaces under cpu, memory, io and pids limits:
+// cgroup creation, launch, exec, exit, and cgroup removal.
+func BenchmarkIsolatedTrue(b *testing.B) {
+	jobexectest.RequireRoot(b)
+	m, err := cgroupfs.New(cgroupfs.Options{Parent: "jobmanager-bench-" + uuid.NewString()[:8]})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dev, err := cgroupfs.DeviceOf(os.TempDir())
+	if err != nil {
+		b.Skip(err)
+	}
+	limits := cgroupfs.Limits{CPUs: 1, MemoryBytes: 256 << 20, Pids: 64, IOReadBPS: 100 << 20, IOWriteBPS: 100 << 20, IODevice: dev}
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer devNull.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cg, err := m.Create(fmt.Sprintf("job-%d", i), limits)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		proc, err := jobexec.Launch(ctx, jobexec.Config{
+			Helper: helperPath, Program: "/bin/true", CgroupProcs: cg.ProcsFiles(),
+			Stdout: devNull, Stderr: devNull,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := proc.Go(); err != nil {
+			b.Fatal(err)
+		}
+		if status, err := proc.Wait(); err != nil || status != (jobexec.ExitStatus{}) {
+			b.Fatalf("status %v, %v", status, err)
+		}
+		if err := cg.Remove(ctx); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+	}
+}
