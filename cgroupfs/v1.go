@@ -154,12 +154,17 @@ func (c *v1Cgroup) Stats() (Stats, error) {
 }
 
 // Kill freezes the cgroup so that nothing can fork, sends SIGKILL to every
-// process and thaws it so that they die.
+// process and thaws it so that they die. A cgroup that is gone, or goes
+// while Kill runs, has nothing left to kill.
 func (c *v1Cgroup) Kill() error {
-	dir := c.dir("freezer")
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return nil
+	if err := c.kill(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
+	return nil
+}
+
+func (c *v1Cgroup) kill() error {
+	dir := c.dir("freezer")
 	if err := writeFile(dir, "freezer.state", "FROZEN"); err != nil {
 		return err
 	}

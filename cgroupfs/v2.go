@@ -139,12 +139,17 @@ func (c *v2Cgroup) Stats() (Stats, error) {
 
 // Kill writes cgroup.kill (Linux 5.14+), which kills every process of the
 // group and its descendants atomically. Older kernels lack the file: there
-// the group is frozen, its processes killed, and thawed.
+// the group is frozen, its processes killed, and thawed. A group that is
+// gone, or goes while Kill runs, has nothing left to kill.
 func (c *v2Cgroup) Kill() error {
-	dir := c.dir()
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return nil
+	if err := c.kill(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
+	return nil
+}
+
+func (c *v2Cgroup) kill() error {
+	dir := c.dir()
 	if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err == nil {
 		return writeFile(dir, "cgroup.kill", "1")
 	}

@@ -1,0 +1,266 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jobmanager/jobmanager/cgroupfs"
+	"github.com/jobmanager/jobmanager/jobexec"
+	"github.com/jobmanager/jobmanager/server/outputlog"
+)
+
+// stopReason says who ended a job, when not the program itself.
+type stopReason int
+
+const (
+	notStopped stopReason = iota
+	stopByRequest
+	stopByShutdown
+)
+
+// job is one job: its record, its output logs, and while it runs its
+// cgroup.
+type job struct {
+	mu     sync.Mutex
+	status Status
+	stdout *outputlog.Log
+	stderr *outputlog.Log
+	// cgroup is set while the job runs.
+	cgroup cgroupfs.Cgroup
+	stop   stopReason
+	// done is closed once the job's end is recorded.
+	done chan struct{}
+}
+
+func (j *job) owner() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.status.Owner
+}
+
+func (j *job) log(stream Stream) *outputlog.Log {
+	if stream == Stderr {
+		return j.stderr
+	}
+	return j.stdout
+}
+
+func (j *job) setLog(stream Stream, l *outputlog.Log) {
+	if stream == Stderr {
+		j.stderr = l
+	} else {
+		j.stdout = l
+	}
+}
+
+// snapshot returns the job's status, with live usage figures while it runs.
+func (j *job) snapshot() Status {
+	j.mu.Lock()
+	status, cg := j.status, j.cgroup
+	j.mu.Unlock()
+	status.Arguments = append([]string(nil), status.Arguments...)
+	if status.IsRunning() && cg != nil {
+		if stats, err := cg.Stats(); err == nil {
+			status.CPUTime, status.MemoryPeakBytes = stats.CPUTime, stats.MemoryPeakBytes
+			status.OOMKilled = stats.OOMKills > 0
+		}
+	}
+	status.OutputTruncated = status.OutputTruncated || j.stdout.Truncated() || j.stderr.Truncated()
+	return status
+}
+
+// kill kills every process of a running job; reason is recorded for the
+// job's status. It does nothing to an ended job.
+func (j *job) kill(reason stopReason) error {
+	j.mu.Lock()
+	cg := j.cgroup
+	if cg != nil && j.stop == notStopped {
+		j.stop = reason
+	}
+	j.mu.Unlock()
+	if cg == nil {
+		return nil
+	}
+	return cg.Kill()
+}
+
+// launch creates the job's directory, logs and cgroup and starts its
+// program. It returns nil only when nothing was created; otherwise the job
+// is returned, running or failed to start (then with the error).
+func (m *Manager) launch(ctx context.Context, caller Caller, id string, req StartRequest, limits Limits, dev cgroupfs.Device) (*job, error) {
+	if err := m.store.create(id); err != nil {
+		m.log.Error("create job failed", "caller", string(caller), "err", err)
+		return nil, internal("the job could not be created", err)
+	}
+	j := &job{
+		status: Status{
+			ID: id, Name: req.Name, Owner: string(caller),
+			ProgramPath: req.ProgramPath, Arguments: req.Arguments,
+			Limits: limits, State: StateRunning, StartTime: time.Now(),
+		},
+		done: make(chan struct{}),
+	}
+	for _, stream := range []Stream{Stdout, Stderr} {
+		l, err := outputlog.Create(m.store.outputPath(id, stream), m.opts.OutputLimit)
+		if err != nil {
+			_ = os.RemoveAll(m.store.jobDir(id))
+			m.log.Error("create job output failed", "job", id, "err", err)
+			return nil, internal("the job's output could not be created", err)
+		}
+		j.setLog(stream, l)
+	}
+
+	cgLimits := limits.cgroup(dev)
+	if cgLimits.Pids > 0 {
+		cgLimits.Pids += jobexec.ReservedTasks
+	}
+	cg, err := m.opts.Cgroups.Create(id, cgLimits)
+	if err != nil {
+		m.log.Error("job cgroup setup failed", "job", id, "err", err)
+		return j, m.failStart(j, nil, internal("the job's resource limits could not be applied", err))
+	}
+
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		return j, m.failStart(j, cg, internal("the job could not be started", err))
+	}
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		stdoutR.Close()
+		stdoutW.Close()
+		return j, m.failStart(j, cg, internal("the job could not be started", err))
+	}
+	proc, err := jobexec.Launch(ctx, jobexec.Config{
+		Helper: m.opts.Helper, Program: req.ProgramPath, Args: req.Arguments,
+		CgroupProcs: cg.ProcsFiles(), Stdout: stdoutW, Stderr: stderrW, Env: m.opts.Env,
+	})
+	stdoutW.Close()
+	stderrW.Close()
+	// The copies end when every writer of the pipes is gone: the helper
+	// exited and the kernel killed the rest of its PID namespace.
+	var copies sync.WaitGroup
+	for stream, r := range map[Stream]*os.File{Stdout: stdoutR, Stderr: stderrR} {
+		copies.Add(1)
+		go func() {
+			defer copies.Done()
+			defer r.Close()
+			if _, err := j.log(stream).ReadFrom(r); err != nil {
+				m.log.Error("job output lost", "job", id, "stream", stream.fileName(), "err", err)
+			}
+		}()
+	}
+	if err == nil {
+		j.status.Pid = proc.Pid()
+		err = proc.Go()
+	}
+	if err != nil {
+		if proc != nil {
+			_, _ = proc.Wait()
+		}
+		copies.Wait()
+		var execErr *jobexec.ExecError
+		if errors.As(err, &execErr) {
+			return j, m.failStart(j, cg, &Error{Code: CodeInvalidArgument, Message: execErr.Error()})
+		}
+		m.log.Error("job start failed", "job", id, "err", err)
+		return j, m.failStart(j, cg, internal("the job could not be started", err))
+	}
+	if pid := proc.ProgramPid(); pid != 0 {
+		j.status.Pid = pid
+	}
+	j.cgroup = cg
+	if err := m.store.save(j.status, false); err != nil {
+		m.log.Error("save job record failed", "job", id, "err", err)
+	}
+	m.log.Info("job started", "job", id, "owner", string(caller), "name", req.Name, "program", req.ProgramPath, "pid", j.status.Pid)
+	m.monitors.Add(1)
+	go m.monitor(j, proc, &copies)
+	return j, nil
+}
+
+// failStart records that the job could not start, releases what it held,
+// and returns startErr.
+func (m *Manager) failStart(j *job, cg cgroupfs.Cgroup, startErr *Error) error {
+	for _, stream := range []Stream{Stdout, Stderr} {
+		_ = j.log(stream).Complete()
+	}
+	if cg != nil {
+		m.removeCgroup(j.status.ID, cg)
+	}
+	j.mu.Lock()
+	j.status.State = StateFailedToStart
+	j.status.Error = startErr.Message
+	j.status.Pid = 0
+	j.status.EndTime = time.Now()
+	status := j.status
+	j.mu.Unlock()
+	m.release(Caller(status.Owner), status.Name)
+	if err := m.store.save(status, true); err != nil {
+		m.log.Error("save job record failed", "job", status.ID, "err", err)
+	}
+	close(j.done)
+	m.log.Warn("job failed to start", "job", status.ID, "owner", status.Owner, "reason", startErr.Error())
+	return startErr
+}
+
+// monitor waits for the job's end, records it and cleans up.
+func (m *Manager) monitor(j *job, proc *jobexec.Process, copies *sync.WaitGroup) {
+	defer m.monitors.Done()
+	exit, waitErr := proc.Wait()
+	copies.Wait()
+	j.mu.Lock()
+	cg, reason := j.cgroup, j.stop
+	j.mu.Unlock()
+	stats, statsErr := cg.Stats()
+	if statsErr != nil {
+		m.log.Error("read job usage failed", "job", j.status.ID, "err", statsErr)
+	}
+	m.removeCgroup(j.status.ID, cg)
+
+	j.mu.Lock()
+	s := &j.status
+	s.EndTime = time.Now()
+	s.CPUTime, s.MemoryPeakBytes = stats.CPUTime, stats.MemoryPeakBytes
+	s.OOMKilled = stats.OOMKills > 0
+	s.OutputTruncated = j.stdout.Truncated() || j.stderr.Truncated()
+	switch {
+	case waitErr != nil:
+		s.State, s.Error = StateKilled, "the job's end could not be observed"
+		m.log.Error("wait for job failed", "job", s.ID, "err", waitErr)
+	case exit.Signal != 0:
+		s.State, s.Signal = StateKilled, int(exit.Signal)
+	default:
+		s.State, s.ExitCode = StateExited, exit.Code
+	}
+	if reason == stopByShutdown {
+		s.State, s.Signal, s.ExitCode = StateKilled, int(syscall.SIGKILL), 0
+		s.Error = "stopped by a server shutdown"
+	}
+	j.cgroup = nil
+	status := *s
+	j.mu.Unlock()
+
+	m.release(Caller(status.Owner), status.Name)
+	if err := m.store.save(status, true); err != nil {
+		m.log.Error("save job record failed", "job", status.ID, "err", err)
+	}
+	close(j.done)
+	m.log.Info("job ended", "job", status.ID, "owner", status.Owner, "state", string(status.State),
+		"exit_code", status.ExitCode, "signal", status.Signal, "oom_killed", status.OOMKilled)
+}
+
+// removeCgroup kills what is left in a job's cgroup and removes it.
+func (m *Manager) removeCgroup(id string, cg cgroupfs.Cgroup) {
+	if err := cg.Kill(); err != nil {
+		m.log.Error("kill job leftovers failed", "job", id, "err", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if err := cg.Remove(ctx); err != nil {
+		m.log.Error("remove job cgroup failed", "job", id, "err", err)
+	}
+}
