@@ -1,13 +1,19 @@
-// Command jobctl is a JobManager binary; its behaviour arrives with the issues
-// that build it.
+// Command jobctl is the command-line client of JobManager. See package
+// client/cli for its commands and exit statuses.
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jobmanager/jobmanager/client/cli"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "jobctl: not built yet")
-	os.Exit(1)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
