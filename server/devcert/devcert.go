@@ -150,6 +150,11 @@ func (a *Authority) Issue(spec Spec) (Issued, error) {
 		notAfter = notBefore.Add(DefaultValidity)
 	}
 	subject := pkix.Name{CommonName: spec.CommonName}
+	// An ExtraNames entry replaces the CommonName field when marshalled, so
+	// a subject with several CNs lists them all there.
+	if len(spec.ExtraCommonNames) > 0 {
+		subject.ExtraNames = append(subject.ExtraNames, pkix.AttributeTypeAndValue{Type: []int{2, 5, 4, 3}, Value: spec.CommonName})
+	}
 	for _, cn := range spec.ExtraCommonNames {
 		subject.ExtraNames = append(subject.ExtraNames, pkix.AttributeTypeAndValue{
 			Type: []int{2, 5, 4, 3}, Value: cn,
@@ -268,4 +273,11 @@ func newSerial() (*big.Int, error) {
 		return nil, fmt.Errorf("generate serial number: %w", err)
 	}
 	return serial, nil
+}
+
+// Pool returns a certificate pool holding only the authority.
+func (a *Authority) Pool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(a.Cert)
+	return pool
 }
