@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -44,6 +45,11 @@ func Handler(jobs *job.Manager, health *grpchealth.StaticChecker, log *slog.Logg
 		NewService(jobs, log),
 		connect.WithInterceptors(authenticate{log: log}),
 		connect.WithReadMaxBytes(MaxRequestBytes),
+		// Job output is streamed as it is: compressing it costs more CPU
+		// than it saves on the networks such a service runs on, and it
+		// would halve streaming throughput. Compressed requests are still
+		// accepted.
+		connect.WithCompressMinBytes(math.MaxInt32),
 	)
 	mux.Handle(path, handler)
 	reflector := grpcreflect.NewStaticReflector(jobmanagerv1connect.JobManagerServiceName, grpchealth.HealthV1ServiceName)

@@ -14,9 +14,10 @@ import (
 )
 
 // StreamChunkSize is the most output bytes in one StreamOutputResponse:
-// large enough that framing costs little, small enough to stay well under
-// every client's default message size limit (4 MiB).
-const StreamChunkSize = 256 << 10
+// large enough that per-message costs are small (on the reference machine
+// 256 KiB gave 450 MB/s to one reader, 512 KiB 460-530 MB/s), small enough
+// to stay well under every client's default message size limit (4 MiB).
+const StreamChunkSize = 512 << 10
 
 // Service implements JobManagerService on a job.Manager.
 type Service struct {
