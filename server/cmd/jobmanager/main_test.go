@@ -344,3 +344,41 @@ func TestStalledHandshakeDoesNotHurtOthers(t *testing.T) {
 		t.Fatalf("a good client was hurt by 50 stalled handshakes: %v", err)
 	}
 }
+
+// TestTypeScriptClient runs the generated TypeScript client's tests
+// (client/ts, node --test) against the real server.
+func TestTypeScriptClient(t *testing.T) {
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsc := filepath.Join(root, "node_modules", ".bin", "tsc")
+	if _, err := os.Stat(tsc); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("node_modules is missing in CI: run `go tool task deps`")
+		}
+		t.Skip("node_modules missing: run `go tool task deps`")
+	}
+	s := servertest.Start(t, binDir, servertest.NewCerts(t))
+	outDir := t.TempDir()
+	build := exec.Command(tsc, "-p", "tsconfig.json", "--outDir", outDir)
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("tsc: %v\n%s", err, out)
+	}
+	// ES modules resolve packages from the file's directory upwards, so the
+	// compiled test needs node_modules above it.
+	if err := os.Symlink(filepath.Join(root, "node_modules"), filepath.Join(outDir, "node_modules")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outDir, "package.json"), []byte(`{"type":"module"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	node := exec.Command("node", "--test", filepath.Join(outDir, "client", "ts", "jobmanager.test.js"))
+	node.Env = append(os.Environ(), "JOBMANAGER_ADDR="+s.Addr, "JOBMANAGER_CERT_DIR="+s.Certs.Dir)
+	out, err := node.CombinedOutput()
+	t.Logf("node --test:\n%s", out)
+	if err != nil {
+		t.Fatalf("TypeScript client tests failed: %v", err)
+	}
+}
