@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -25,13 +27,20 @@ func checkFormat(format string) error {
 	return nil
 }
 
-// printJSON prints msg as protojson with every field emitted.
+// printJSON prints msg as protojson with every field emitted. protojson
+// varies its whitespace on purpose; the output is re-indented so that it is
+// the same from run to run for the scripts that read it.
 func printJSON(w io.Writer, msg proto.Message) error {
-	data, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}.Marshal(msg)
+	data, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(msg)
 	if err != nil {
 		return fmt.Errorf("encode JSON: %w", err)
 	}
-	_, err = fmt.Fprintln(w, string(data))
+	var out bytes.Buffer
+	if err := json.Indent(&out, data, "", "  "); err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
+	}
+	out.WriteByte('\n')
+	_, err = w.Write(out.Bytes())
 	return err
 }
 
