@@ -277,12 +277,12 @@ func readKeyed(dir, file, key string) (int64, error) {
 	return 0, nil
 }
 
-// readProcs reads a cgroup.procs file. A missing file (a cgroup already
-// removed) has no processes.
+// readProcs reads a cgroup.procs file. A cgroup already removed, or being
+// removed, has no processes.
 func readProcs(dir string) ([]int, error) {
 	path := filepath.Join(dir, "cgroup.procs")
 	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	if isGone(err) {
 		return nil, nil
 	}
 	if err != nil {

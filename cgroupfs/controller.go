@@ -37,6 +37,12 @@ func ignoreMissing(err error) error {
 	return err
 }
 
+// isGone reports whether err says that the cgroup was removed (while it was
+// being read, its files fail with ENODEV).
+func isGone(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENODEV)
+}
+
 // waitEmpty polls until none of dirs holds a process, or ctx ends. Dying
 // processes leave their cgroup a little after SIGKILL, so Remove waits.
 func waitEmpty(ctx context.Context, dirs []string) error {
@@ -69,7 +75,7 @@ func removeDirs(ctx context.Context, dirs []string, rmdir func(string) error) er
 		delay := 200 * time.Microsecond
 		for {
 			err := rmdir(dir)
-			if err == nil || errors.Is(err, os.ErrNotExist) {
+			if err == nil || isGone(err) {
 				break
 			}
 			if !errors.Is(err, syscall.EBUSY) {

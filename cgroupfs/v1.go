@@ -157,7 +157,7 @@ func (c *v1Cgroup) Stats() (Stats, error) {
 // process and thaws it so that they die. A cgroup that is gone, or goes
 // while Kill runs, has nothing left to kill.
 func (c *v1Cgroup) Kill() error {
-	if err := c.kill(); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := c.kill(); err != nil && !isGone(err) {
 		return err
 	}
 	return nil

@@ -2,7 +2,6 @@ package cgroupfs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -142,7 +141,7 @@ func (c *v2Cgroup) Stats() (Stats, error) {
 // the group is frozen, its processes killed, and thawed. A group that is
 // gone, or goes while Kill runs, has nothing left to kill.
 func (c *v2Cgroup) Kill() error {
-	if err := c.kill(); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := c.kill(); err != nil && !isGone(err) {
 		return err
 	}
 	return nil

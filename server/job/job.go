@@ -141,7 +141,8 @@ func (m *Manager) launch(ctx context.Context, caller Caller, id string, req Star
 	stdoutW.Close()
 	stderrW.Close()
 	// The copies end when every writer of the pipes is gone: the helper
-	// exited and the kernel killed the rest of its PID namespace.
+	// exited and the kernel killed the rest of its PID namespace. The logs
+	// are completed once the job's end is recorded (monitor, failStart).
 	var copies sync.WaitGroup
 	for stream, r := range map[Stream]*os.File{Stdout: stdoutR, Stderr: stderrR} {
 		copies.Add(1)
@@ -247,6 +248,13 @@ func (m *Manager) monitor(j *job, proc *jobexec.Process, copies *sync.WaitGroup)
 	m.release(Caller(status.Owner), status.Name)
 	if err := m.store.save(status, true); err != nil {
 		m.log.Error("save job record failed", "job", status.ID, "err", err)
+	}
+	// Streams end only now, so that a client whose stream has ended finds
+	// the job's final status.
+	for _, stream := range []Stream{Stdout, Stderr} {
+		if err := j.log(stream).Complete(); err != nil {
+			m.log.Error("complete job output failed", "job", status.ID, "err", err)
+		}
 	}
 	close(j.done)
 	m.log.Info("job ended", "job", status.ID, "owner", status.Owner, "state", string(status.State),

@@ -102,9 +102,11 @@ func (l *Log) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// ReadFrom copies r into the log until r ends, then completes the log. A
-// failing disk does not stop the copy: the job's pipe is drained to its end
-// so that the job never blocks, and the first write error is returned.
+// ReadFrom copies r into the log until r ends. It does not complete the
+// log: the owner does, once whatever readers should see at the end (the
+// job's final status) is recorded. A failing disk does not stop the copy:
+// the job's pipe is drained to its end so that the job never blocks, and
+// the first write error is returned.
 func (l *Log) ReadFrom(r io.Reader) (int64, error) {
 	buf := make([]byte, copyBufferSize)
 	var total int64
@@ -117,14 +119,10 @@ func (l *Log) ReadFrom(r io.Reader) (int64, error) {
 				_, writeErr = l.Write(buf[:n])
 			}
 		}
+		if errors.Is(err, io.EOF) {
+			return total, writeErr
+		}
 		if err != nil {
-			completeErr := l.Complete()
-			if writeErr == nil {
-				writeErr = completeErr
-			}
-			if errors.Is(err, io.EOF) {
-				return total, writeErr
-			}
 			return total, errors.Join(fmt.Errorf("read job output: %w", err), writeErr)
 		}
 	}
