@@ -115,10 +115,12 @@ func Open(opts Options) (*Manager, error) {
 	if !opts.IODevice.IsZero() {
 		m.ioDeviceOnce.Do(func() { m.ioDevice = opts.IODevice })
 	}
-	if err := m.killLeftovers(); err != nil {
+	// Records first: what they say about the previous run is read before
+	// anything of that run is touched.
+	if err := m.recover(); err != nil {
 		return nil, err
 	}
-	if err := m.recover(); err != nil {
+	if err := m.killLeftovers(); err != nil {
 		return nil, err
 	}
 	return m, nil
