@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,10 +20,16 @@ import (
 // cgroup creation, launch, exec, exit, and cgroup removal.
 func BenchmarkIsolatedTrue(b *testing.B) {
 	jobexectest.RequireRoot(b)
-	m, err := cgroupfs.New(cgroupfs.Options{Parent: "jobmanager-bench-" + uuid.NewString()[:8]})
+	parent := "jobmanager-bench-" + uuid.NewString()[:8]
+	m, err := cgroupfs.New(cgroupfs.Options{Parent: parent})
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() {
+		for _, c := range []string{"cpu", "cpuacct", "memory", "blkio", "pids", "freezer", "unified", ""} {
+			_ = os.Remove(filepath.Join("/sys/fs/cgroup", c, parent))
+		}
+	})
 	dev, err := cgroupfs.DeviceOf(os.TempDir())
 	if err != nil {
 		b.Skip(err)

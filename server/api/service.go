@@ -98,6 +98,11 @@ func (s *Service) StreamOutput(ctx context.Context, req *connect.Request[jobmana
 		return toConnectError(err)
 	}
 	defer r.Close()
+	// The headers go out now: a client learns at once that its stream is
+	// open, even when the job has printed nothing yet.
+	if err := stream.Send(nil); err != nil {
+		return err
+	}
 	buf := make([]byte, StreamChunkSize)
 	msg := &jobmanagerv1.StreamOutputResponse{}
 	for {

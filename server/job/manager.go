@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -93,6 +94,12 @@ func Open(opts Options) (*Manager, error) {
 	if info, err := os.Stat(opts.Helper); err != nil || !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0 {
 		return nil, fmt.Errorf("job manager: helper %q is not an executable file", opts.Helper)
 	}
+	// The helper starts in "/", so a relative path would not find it.
+	helper, err := filepath.Abs(opts.Helper)
+	if err != nil {
+		return nil, fmt.Errorf("job manager: helper: %w", err)
+	}
+	opts.Helper = helper
 	if opts.OutputLimit == 0 {
 		opts.OutputLimit = DefaultOutputLimit
 	}

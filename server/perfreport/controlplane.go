@@ -1,0 +1,146 @@
+//go:build perfreport
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+
+	jobmanagerv1 "github.com/jobmanager/jobmanager/gen/go/jobmanager/v1"
+	"github.com/jobmanager/jobmanager/gen/go/jobmanager/v1/jobmanagerv1connect"
+	"github.com/jobmanager/jobmanager/server/job"
+)
+
+const (
+	storedJobs      = 10000
+	concurrentUsers = 32
+	phaseDuration   = 3 * time.Second
+)
+
+func measureControlPlane(e *environment, _ int) (section, error) {
+	s := section{
+		title:  fmt.Sprintf("Control plane with %d jobs in the store, %d concurrent clients (a connection each)", storedJobs, concurrentUsers),
+		header: []string{"RPC", "rate", "p50", "p99"},
+	}
+	dataDir := filepath.Join(e.tmp, "data-store")
+	ids, err := writeRecords(dataDir, storedJobs)
+	if err != nil {
+		return s, err
+	}
+	if err := e.startServer(dataDir); err != nil {
+		return s, err
+	}
+	defer e.stopServer()
+	clients := make([]jobmanagerv1connect.JobManagerServiceClient, concurrentUsers)
+	for i := range clients {
+		if clients[i], err = e.client("client1"); err != nil {
+			return s, err
+		}
+	}
+	phases := []struct {
+		name string
+		call func(context.Context, jobmanagerv1connect.JobManagerServiceClient) error
+	}{
+		{"Query", func(ctx context.Context, c jobmanagerv1connect.JobManagerServiceClient) error {
+			_, err := c.Query(ctx, connect.NewRequest(&jobmanagerv1.QueryRequest{JobId: ids[rand.IntN(len(ids))]}))
+			return err
+		}},
+		{"List (first page of 100)", func(ctx context.Context, c jobmanagerv1connect.JobManagerServiceClient) error {
+			_, err := c.List(ctx, connect.NewRequest(&jobmanagerv1.ListRequest{PageSize: 100}))
+			return err
+		}},
+		{"Start (/bin/true, isolated and limited)", func(ctx context.Context, c jobmanagerv1connect.JobManagerServiceClient) error {
+			_, err := c.Start(ctx, connect.NewRequest(&jobmanagerv1.StartRequest{Name: uuid.NewString(), ProgramPath: "/bin/true"}))
+			return err
+		}},
+	}
+	for _, phase := range phases {
+		d, elapsed, err := hammer(clients, phase.call)
+		if err != nil {
+			return s, fmt.Errorf("%s: %w", phase.name, err)
+		}
+		s.rows = append(s.rows, []string{phase.name, fmt.Sprintf("%.0f/s", float64(len(d))/elapsed.Seconds()), ms(d.median()), ms(d.quantile(0.99))})
+	}
+	return s, nil
+}
+
+// hammer runs call from every client in a loop for phaseDuration.
+func hammer(clients []jobmanagerv1connect.JobManagerServiceClient, call func(context.Context, jobmanagerv1connect.JobManagerServiceClient) error) (durations, time.Duration, error) {
+	var mu sync.Mutex
+	var all durations
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(phaseDuration)
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine durations
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				err := call(context.Background(), c)
+				mine = append(mine, time.Since(t0))
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return all, time.Since(start), firstErr
+}
+
+// writeRecords fills a data directory with n ended jobs, a quarter of them
+// client1's, as a server that ran them would have left it; it returns
+// client1's ids.
+func writeRecords(dir string, n int) ([]string, error) {
+	owners := []string{"client1", "client2", "client3", "client4"}
+	var ids []string
+	start := time.Now().Add(-time.Hour)
+	for i := range n {
+		id := uuid.NewString()
+		jobDir := filepath.Join(dir, "jobs", id)
+		if err := os.MkdirAll(jobDir, 0o700); err != nil {
+			return nil, err
+		}
+		status := job.Status{
+			ID: id, Name: fmt.Sprintf("stored-%d", i), Owner: owners[i%len(owners)], ProgramPath: "/bin/true",
+			State: job.StateExited, StartTime: start.Add(time.Duration(i) * time.Millisecond), EndTime: start.Add(time.Duration(i)*time.Millisecond + time.Millisecond),
+			Limits: job.Limits{CPUs: 1, MemoryBytes: 512 << 20, Pids: 1024},
+		}
+		data, err := json.Marshal(status)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(jobDir, "job.json"), data, 0o600); err != nil {
+			return nil, err
+		}
+		for _, stream := range []string{"stdout", "stderr"} {
+			if err := os.WriteFile(filepath.Join(jobDir, stream), nil, 0o600); err != nil {
+				return nil, err
+			}
+		}
+		if status.Owner == "client1" {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
