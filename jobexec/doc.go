@@ -10,17 +10,22 @@
 //  2. makes "/" a recursive slave mount, so that nothing it mounts leaks out;
 //  3. mounts a fresh /proc that shows only the job's processes;
 //  4. brings the loopback interface up (the only interface in the namespace);
-//  5. reports "ready" and waits for the server's go-ahead (Process.Go);
-//  6. starts the program as its child, so that the program's first
-//     instruction already runs inside the cgroups and namespaces, and
-//     reports "started" or the exec error;
-//  7. stays as the namespace's init, in the manner of tini: it forwards
+//  5. for an unprivileged job, sets no_new_privs and empties the capability
+//     bounding set (both inherited by the program);
+//  6. reports "ready" and waits for the server's go-ahead (Process.Go);
+//  7. starts the program as its child, as the job's user when one is given
+//     (groups, gid, then uid set in the child before exec), so that the
+//     program's first instruction already runs inside the cgroups and
+//     namespaces without privileges, and reports "started" or the exec
+//     error;
+//  8. stays as the namespace's init, in the manner of tini: it forwards
 //     signals to the program, reaps every orphan, and when the program ends
 //     reports its exact exit code or signal and exits, which makes the
 //     kernel kill whatever is left in the namespace.
 //
 // The protocol, defined in protocol.go: the helper's arguments are
-// "--cgroup FILE" (repeated) then "--" and the program's path and arguments;
+// "--cgroup FILE" (repeated), optionally "--user UID:GID", then "--" and the
+// program's path and arguments;
 // it inherits the program's stdout and stderr as its own, the control pipe
 // as fd 3 (the server writes the go-ahead byte and keeps it open: end of
 // file means the server died, and the helper kills the job) and the status

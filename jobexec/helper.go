@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +24,10 @@ var forwardedSignals = []os.Signal{
 // Main is the helper's whole program: it is what the jobexec binary runs.
 // It never returns.
 func Main() {
+	// prctl settings (no_new_privs, the bounding set) are per thread, and a
+	// child inherits those of the thread that forks it: everything from
+	// here to starting the program runs on this one thread.
+	runtime.LockOSThread()
 	// Neither the protocol's pipes nor any descriptor the server leaked
 	// (inherited without close-on-exec) may reach the program.
 	closeExtraFilesOnExec()
@@ -34,9 +39,12 @@ func Main() {
 		_ = status.Encode(e)
 	}
 
-	cgroupProcs, program, args, err := parseHelperArgs(os.Args[1:])
+	spec, err := parseHelperArgs(os.Args[1:])
 	if err == nil {
-		err = setUp(cgroupProcs)
+		err = setUp(spec.cgroupProcs)
+	}
+	if err == nil && spec.user != nil {
+		err = dropPrivileges()
 	}
 	if err != nil {
 		report(event{Event: eventSetupError, Message: err.Error()})
@@ -52,12 +60,19 @@ func Main() {
 
 	signals := make(chan os.Signal, 64)
 	signal.Notify(signals, append(forwardedSignals, unix.SIGCHLD)...)
-	cmd := exec.Command(program, args...)
-	cmd.Args[0] = program
+	cmd := exec.Command(spec.program, spec.args...)
+	cmd.Args[0] = spec.program
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.Dir = "/"
+	if spec.user != nil {
+		// The child sets its groups, gid and uid before exec; leaving root
+		// clears its permitted and effective capabilities.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
+			Uid: spec.user.UID, Gid: spec.user.GID, Groups: []uint32{},
+		}}
+	}
 	if err := cmd.Start(); err != nil {
-		report(event{Event: eventExecError, Message: execErrorMessage(program, err)})
+		report(event{Event: eventExecError, Message: execErrorMessage(spec.program, err)})
 		os.Exit(exitExecFailed)
 	}
 	report(event{Event: eventStarted})
@@ -111,6 +126,24 @@ func setUp(cgroupProcs []string) error {
 	}
 	if err := loopbackUp(); err != nil {
 		return fmt.Errorf("bring up lo: %w", err)
+	}
+	return nil
+}
+
+// dropPrivileges prepares an unprivileged program: no_new_privs (setuid
+// files and file capabilities grant nothing) and an empty capability
+// bounding set, both inherited by the program. The helper keeps its own
+// effective capabilities, which it needs to switch the program's user.
+func dropPrivileges() error {
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set no_new_privs: %w", err)
+	}
+	// Past the kernel's last capability PR_CAPBSET_DROP fails with EINVAL;
+	// 64 covers every kernel, whatever x/sys knows of.
+	for c := 0; c < 64; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+		}
 	}
 	return nil
 }

@@ -125,6 +125,21 @@ func launch(t *testing.T, cg cgroupfs.Cgroup, program string, args ...string) *j
 
 func tryLaunch(t *testing.T, cg cgroupfs.Cgroup, program string, args ...string) (*job, error) {
 	t.Helper()
+	return tryLaunchAs(t, cg, nil, program, args...)
+}
+
+// launchAs is launch with the program run as user.
+func launchAs(t *testing.T, cg cgroupfs.Cgroup, user *jobexec.User, program string, args ...string) *job {
+	t.Helper()
+	j, err := tryLaunchAs(t, cg, user, program, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func tryLaunchAs(t *testing.T, cg cgroupfs.Cgroup, user *jobexec.User, program string, args ...string) (*job, error) {
+	t.Helper()
 	jobexectest.RequireRoot(t)
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -134,7 +149,7 @@ func tryLaunch(t *testing.T, cg cgroupfs.Cgroup, program string, args ...string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := jobexec.Config{Helper: helperPath, Program: program, Args: args, Stdout: outW, Stderr: errW}
+	cfg := jobexec.Config{Helper: helperPath, Program: program, Args: args, Stdout: outW, Stderr: errW, User: user}
 	if cg != nil {
 		cfg.CgroupProcs = cg.ProcsFiles()
 	}

@@ -19,10 +19,10 @@ import (
 
 // DefaultEnv is the environment of a job's program: a fixed PATH and HOME,
 // never the server's own environment.
-var DefaultEnv = []string{
-	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-	"HOME=/root",
-}
+var DefaultEnv = []string{DefaultPath, "HOME=/root"}
+
+// DefaultPath is the PATH entry of a job's environment.
+const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // Config describes one job to launch.
 type Config struct {
@@ -38,6 +38,9 @@ type Config struct {
 	Stdout, Stderr *os.File
 	// Env replaces DefaultEnv when set.
 	Env []string
+	// User runs the program as an unprivileged user, without capabilities
+	// and with no_new_privs; nil runs it as the server's user.
+	User *User
 }
 
 // SetupError is a failure of the helper before the program was started: it
@@ -83,7 +86,7 @@ func Launch(ctx context.Context, cfg Config) (*Process, error) {
 	}
 	cmd := &exec.Cmd{
 		Path:       cfg.Helper,
-		Args:       append([]string{"jobexec"}, helperArgs(cfg.CgroupProcs, cfg.Program, cfg.Args)...),
+		Args:       append([]string{"jobexec"}, helperArgs(helperSpec{cgroupProcs: cfg.CgroupProcs, user: cfg.User, program: cfg.Program, args: cfg.Args})...),
 		Env:        env,
 		Dir:        "/",
 		Stdout:     cfg.Stdout,

@@ -15,8 +15,13 @@ const (
 // program start.
 const goAhead = 'g'
 
-// cgroupFlag introduces one cgroup.procs file in the helper's arguments.
-const cgroupFlag = "--cgroup"
+// The helper's flags: "--cgroup FILE" (repeated) names a cgroup.procs
+// file to join; "--user UID:GID" runs the program as that unprivileged
+// user, without capabilities and with no_new_privs.
+const (
+	cgroupFlag = "--cgroup"
+	userFlag   = "--user"
+)
 
 // ReservedTasks is how many tasks (threads) the helper may use in the job's
 // pids cgroup: it is in the cgroup too, and the Go runtime runs a few
@@ -51,36 +56,63 @@ type event struct {
 	Signal int `json:"signal,omitempty"`
 }
 
+// helperSpec is what the helper's command line carries.
+type helperSpec struct {
+	cgroupProcs []string
+	// user is the program's credentials; nil runs it as the helper's user.
+	user    *User
+	program string
+	args    []string
+}
+
+// User is the unprivileged identity a job's program runs as.
+type User struct {
+	UID, GID uint32
+}
+
 // helperArgs builds the helper's command line (without argv[0]).
-func helperArgs(cgroupProcs []string, program string, args []string) []string {
-	out := make([]string, 0, 2*len(cgroupProcs)+2+len(args))
-	for _, file := range cgroupProcs {
+func helperArgs(spec helperSpec) []string {
+	out := make([]string, 0, 2*len(spec.cgroupProcs)+4+len(spec.args))
+	for _, file := range spec.cgroupProcs {
 		out = append(out, cgroupFlag, file)
 	}
-	out = append(out, "--", program)
-	return append(out, args...)
+	if spec.user != nil {
+		out = append(out, userFlag, fmt.Sprintf("%d:%d", spec.user.UID, spec.user.GID))
+	}
+	out = append(out, "--", spec.program)
+	return append(out, spec.args...)
 }
 
 // parseHelperArgs is the inverse of helperArgs.
-func parseHelperArgs(args []string) (cgroupProcs []string, program string, programArgs []string, err error) {
+func parseHelperArgs(args []string) (helperSpec, error) {
+	var spec helperSpec
 	for len(args) > 0 {
 		switch args[0] {
-		case cgroupFlag:
+		case cgroupFlag, userFlag:
 			if len(args) < 2 {
-				return nil, "", nil, fmt.Errorf("%s needs a file", cgroupFlag)
+				return helperSpec{}, fmt.Errorf("%s needs a value", args[0])
 			}
-			cgroupProcs = append(cgroupProcs, args[1])
+			if args[0] == cgroupFlag {
+				spec.cgroupProcs = append(spec.cgroupProcs, args[1])
+			} else {
+				var u User
+				if _, err := fmt.Sscanf(args[1], "%d:%d", &u.UID, &u.GID); err != nil || fmt.Sprintf("%d:%d", u.UID, u.GID) != args[1] {
+					return helperSpec{}, fmt.Errorf("invalid %s %q: want UID:GID", userFlag, args[1])
+				}
+				spec.user = &u
+			}
 			args = args[2:]
 		case "--":
 			if len(args) < 2 {
-				return nil, "", nil, fmt.Errorf("no program after --")
+				return helperSpec{}, fmt.Errorf("no program after --")
 			}
-			return cgroupProcs, args[1], args[2:], nil
+			spec.program, spec.args = args[1], args[2:]
+			return spec, nil
 		default:
-			return nil, "", nil, fmt.Errorf("unexpected argument %q", args[0])
+			return helperSpec{}, fmt.Errorf("unexpected argument %q", args[0])
 		}
 	}
-	return nil, "", nil, fmt.Errorf("no program: usage: jobexec [%s FILE]... -- PROGRAM [ARG]...", cgroupFlag)
+	return helperSpec{}, fmt.Errorf("no program: usage: jobexec [%s FILE]... [%s UID:GID] -- PROGRAM [ARG]...", cgroupFlag, userFlag)
 }
 
 // ExitStatus is how the program ended.

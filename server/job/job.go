@@ -136,7 +136,7 @@ func (m *Manager) launch(ctx context.Context, caller Caller, id string, req Star
 	}
 	proc, err := jobexec.Launch(ctx, jobexec.Config{
 		Helper: m.opts.Helper, Program: req.ProgramPath, Args: req.Arguments,
-		CgroupProcs: cg.ProcsFiles(), Stdout: stdoutW, Stderr: stderrW, Env: m.opts.Env,
+		CgroupProcs: cg.ProcsFiles(), Stdout: stdoutW, Stderr: stderrW, Env: m.opts.Env, User: m.opts.User,
 	})
 	stdoutW.Close()
 	stderrW.Close()

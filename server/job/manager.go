@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jobmanager/jobmanager/cgroupfs"
+	"github.com/jobmanager/jobmanager/jobexec"
 	"github.com/jobmanager/jobmanager/server/outputlog"
 )
 
@@ -53,6 +54,9 @@ type Options struct {
 	MaxRunningJobs int
 	// Env is the programs' environment; nil means jobexec.DefaultEnv.
 	Env []string
+	// User is the unprivileged user programs run as, without capabilities
+	// and with no_new_privs; nil runs them as the server's user (root).
+	User *jobexec.User
 	// Logger receives one line per job event; nil discards them.
 	Logger *slog.Logger
 }

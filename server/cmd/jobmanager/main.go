@@ -20,8 +20,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -31,6 +33,7 @@ import (
 	"github.com/jobmanager/jobmanager/cgroupfs"
 	"github.com/jobmanager/jobmanager/client/units"
 	"github.com/jobmanager/jobmanager/gen/go/jobmanager/v1/jobmanagerv1connect"
+	"github.com/jobmanager/jobmanager/jobexec"
 	"github.com/jobmanager/jobmanager/server/api"
 	"github.com/jobmanager/jobmanager/server/devcert"
 	"github.com/jobmanager/jobmanager/server/job"
@@ -67,7 +70,7 @@ func (f bytesFlag) Set(s string) error {
 
 type config struct {
 	listen, certDir, dataDir, helper string
-	cgroupParent, ioDevice           string
+	cgroupParent, ioDevice, jobUser  string
 	limits                           job.LimitPolicy
 	outputLimit                      int64
 	maxRunningJobs                   int
@@ -82,6 +85,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.certDir, "certDir", devcert.DefaultDir(), "`DIR` holding ca.crt, server.crt and server.key")
 	fs.StringVar(&c.dataDir, "data-dir", "/var/lib/jobmanager", "`DIR` for job records and output")
 	fs.StringVar(&c.helper, "jobexec", "", "`PATH` of the jobexec helper (default: beside this executable)")
+	fs.StringVar(&c.jobUser, "job-user", "nobody", "`USER` that jobs run as, without capabilities and with no_new_privs; \"root\" runs them as root")
 	fs.StringVar(&c.cgroupParent, "cgroup-parent", cgroupfs.DefaultParent, "cgroup `NAME` under which job cgroups are made")
 	fs.StringVar(&c.ioDevice, "io-device", "", "`MAJOR:MINOR` of the disk I/O limits apply to (default: the disk of --data-dir)")
 	fs.Float64Var(&c.limits.Default.CPUs, "default-cpus", c.limits.Default.CPUs, "CPUs of a job that asks for none (0: unlimited)")
@@ -135,9 +139,14 @@ func run(args []string) error {
 			return fmt.Errorf("--io-device: %w", err)
 		}
 	}
+	runAs, env, err := jobIdentity(c.jobUser)
+	if err != nil {
+		return err
+	}
 	jobs, err := job.Open(job.Options{
 		DataDir: c.dataDir, Helper: c.helper, Cgroups: cgroups, Limits: c.limits,
 		IODevice: dev, OutputLimit: c.outputLimit, MaxRunningJobs: c.maxRunningJobs, Logger: log,
+		User: runAs, Env: env,
 	})
 	if err != nil {
 		return err
@@ -177,6 +186,25 @@ func run(args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// jobIdentity resolves --job-user: the user jobs run as (nil for root) and
+// their environment (a fixed PATH, the user's HOME, USER and LOGNAME).
+func jobIdentity(name string) (*jobexec.User, []string, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--job-user: %w", err)
+	}
+	uid, errUID := strconv.ParseUint(u.Uid, 10, 32)
+	gid, errGID := strconv.ParseUint(u.Gid, 10, 32)
+	if errUID != nil || errGID != nil {
+		return nil, nil, fmt.Errorf("--job-user %s: non-numeric uid or gid", name)
+	}
+	env := []string{jobexec.DefaultPath, "HOME=" + u.HomeDir, "USER=" + u.Username, "LOGNAME=" + u.Username}
+	if uid == 0 {
+		return nil, env, nil
+	}
+	return &jobexec.User{UID: uint32(uid), GID: uint32(gid)}, env, nil
 }
 
 // totalMemory is the host's RAM, the default maximum of a job's memory.

@@ -96,7 +96,16 @@ func query(t *testing.T, client interface {
 func TestCrashThenRestartMarksJobsLostAndKeepsOutput(t *testing.T) {
 	s := servertest.Start(t, binDir, servertest.NewCerts(t))
 	client := s.Client("client1")
-	marker := filepath.Join(t.TempDir(), "alive")
+	// Jobs run as nobody: the marker goes where nobody may write.
+	markerDir, err := os.MkdirTemp("", "jobmanager-crash-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(markerDir) })
+	if err := os.Chmod(markerDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(markerDir, "alive")
 	id := startJob(t, client, "victim", "/bin/sh", "-c", fmt.Sprintf("echo before-crash; touch %s; exec sleep 600", marker))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -312,6 +321,23 @@ func TestGrpcurlWithTheUsersCertificate(t *testing.T) {
 	}
 	if out := grpcurl(s.Addr, "grpc.health.v1.Health/Check"); !strings.Contains(out, "SERVING") {
 		t.Fatalf("health: %s", out)
+	}
+}
+
+func TestJobsRunAsTheUnprivilegedJobUser(t *testing.T) {
+	s := servertest.Start(t, binDir, servertest.NewCerts(t))
+	client := s.Client("client1")
+	id := startJob(t, client, "whoami", "/bin/sh", "-c", "id -u; echo $HOME; grep -E '^(CapEff|NoNewPrivs):' /proc/self/status")
+	out := streamAll(t, client, id, jobmanagerv1.OutputStream_OUTPUT_STREAM_STDOUT)
+	if out != "65534\n/nonexistent\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n" {
+		t.Fatalf("job identity:\n%s", out)
+	}
+	s.Stop()
+	root := servertest.Start(t, binDir, servertest.NewCerts(t), "--job-user", "root")
+	client = root.Client("client1")
+	id = startJob(t, client, "root", "/usr/bin/id", "-u")
+	if out := streamAll(t, client, id, jobmanagerv1.OutputStream_OUTPUT_STREAM_STDOUT); out != "0\n" {
+		t.Fatalf("--job-user root: %q", out)
 	}
 }
 
