@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"sync"
 	"syscall"
@@ -32,6 +33,8 @@ type job struct {
 	// cgroup is set while the job runs.
 	cgroup cgroupfs.Cgroup
 	stop   stopReason
+	// outputErr is the first failure to store the job's output.
+	outputErr error
 	// done is closed once the job's end is recorded.
 	done chan struct{}
 }
@@ -151,6 +154,9 @@ func (m *Manager) launch(ctx context.Context, caller Caller, id string, req Star
 			defer r.Close()
 			if _, err := j.log(stream).ReadFrom(r); err != nil {
 				m.log.Error("job output lost", "job", id, "stream", stream.fileName(), "err", err)
+				j.mu.Lock()
+				j.outputErr = err
+				j.mu.Unlock()
 			}
 		}()
 	}
@@ -166,6 +172,10 @@ func (m *Manager) launch(ctx context.Context, caller Caller, id string, req Star
 		var execErr *jobexec.ExecError
 		if errors.As(err, &execErr) {
 			return j, m.failStart(j, cg, &Error{Code: CodeInvalidArgument, Message: execErr.Error()})
+		}
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			m.log.Error("job helper cannot be run", "job", id, "err", err)
+			return j, m.failStart(j, cg, internal("the server cannot run its job helper (jobexec is missing or not executable); the operator must reinstall it", err))
 		}
 		m.log.Error("job start failed", "job", id, "err", err)
 		return j, m.failStart(j, cg, internal("the job could not be started", err))
@@ -241,6 +251,9 @@ func (m *Manager) monitor(j *job, proc *jobexec.Process, copies *sync.WaitGroup)
 		s.State, s.Signal, s.ExitCode = StateKilled, int(syscall.SIGKILL), 0
 		s.Error = "stopped by a server shutdown"
 	}
+	if j.outputErr != nil && s.Error == "" {
+		s.Error = outputErrorMessage(j.outputErr)
+	}
 	j.cgroup = nil
 	status := *s
 	j.mu.Unlock()
@@ -262,6 +275,15 @@ func (m *Manager) monitor(j *job, proc *jobexec.Process, copies *sync.WaitGroup)
 	}
 	m.log.Info("job ended", "job", status.ID, "owner", status.Owner, "state", string(status.State),
 		"exit_code", status.ExitCode, "signal", status.Signal, "oom_killed", status.OOMKilled)
+}
+
+// outputErrorMessage tells a job's owner why its output is incomplete,
+// without the server's paths.
+func outputErrorMessage(err error) string {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return "part of the output was lost: the server's disk is full"
+	}
+	return "part of the output was lost: the server could not store it"
 }
 
 // removeCgroup kills what is left in a job's cgroup and removes it.

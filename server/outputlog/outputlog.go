@@ -94,6 +94,8 @@ func (l *Log) Write(p []byte) (int, error) {
 	n, err := l.file.Write(p[:keep])
 	l.mu.Lock()
 	l.size += int64(n)
+	// What could not be written is lost: the log says it is incomplete.
+	l.truncated = l.truncated || err != nil
 	l.broadcastLocked()
 	l.mu.Unlock()
 	if err != nil {
@@ -152,7 +154,8 @@ func (l *Log) Size() int64 {
 	return l.size
 }
 
-// Truncated reports whether bytes were dropped because of the limit.
+// Truncated reports whether bytes were dropped, because of the limit or
+// because the file could not be written.
 func (l *Log) Truncated() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()

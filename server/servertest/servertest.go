@@ -242,10 +242,16 @@ func (s *Server) Client(user string) jobmanagerv1connect.JobManagerServiceClient
 
 // ClientWith returns a gRPC client of addr over HTTP/2 with tlsConfig.
 func ClientWith(addr string, tlsConfig *tls.Config) jobmanagerv1connect.JobManagerServiceClient {
+	httpClient := &http.Client{Transport: NewTransport(tlsConfig)}
+	return jobmanagerv1connect.NewJobManagerServiceClient(httpClient, "https://"+addr, connect.WithGRPC())
+}
+
+// NewTransport returns an HTTP/2-only transport with tlsConfig: each one
+// is a connection of its own.
+func NewTransport(tlsConfig *tls.Config) *http.Transport {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP2(true)
-	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig, Protocols: protocols}}
-	return jobmanagerv1connect.NewJobManagerServiceClient(httpClient, "https://"+addr, connect.WithGRPC())
+	return &http.Transport{TLSClientConfig: tlsConfig, Protocols: protocols}
 }
 
 // Jobctl runs bin/jobctl as user against the server and returns its
