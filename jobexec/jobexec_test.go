@@ -24,21 +24,7 @@ import (
 
 var helperPath string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "jobexec-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if err := jobexectest.BuildBinaries(dir, "./jobexec/cmd/jobexec"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	helperPath = filepath.Join(dir, "jobexec")
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { jobexectest.RunWithHelper(m, &helperPath) }
 
 // job is a launched helper with its output collected.
 type job struct {

@@ -50,3 +50,30 @@ func moduleRoot() (string, error) {
 	}
 	return filepath.Join(filepath.Dir(file), "..", ".."), nil
 }
+
+// RunWithHelper is a TestMain: it builds the jobexec helper into a
+// temporary directory, sets *helper to its path, runs the tests, runs the
+// after checks when they passed, removes the directory and exits.
+func RunWithHelper(m *testing.M, helper *string, after ...func() error) {
+	dir, err := os.MkdirTemp("", "jobexec-helper-")
+	if err == nil {
+		err = BuildBinaries(dir, "./jobexec/cmd/jobexec")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*helper = filepath.Join(dir, "jobexec")
+	code := m.Run()
+	for _, check := range after {
+		if code != 0 {
+			break
+		}
+		if err := check(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}

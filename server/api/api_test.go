@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -28,21 +27,7 @@ import (
 
 var helperPath string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "api-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if err := jobexectest.BuildBinaries(dir, "./jobexec/cmd/jobexec"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	helperPath = filepath.Join(dir, "jobexec")
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { jobexectest.RunWithHelper(m, &helperPath) }
 
 // inProcess is the real server stack (engine, handlers, TLS, HTTP/2) in
 // the test process, so that its goroutines and descriptors can be counted.

@@ -24,25 +24,12 @@ import (
 var helperPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "job-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if err := jobexectest.BuildBinaries(dir, "./jobexec/cmd/jobexec"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	helperPath = filepath.Join(dir, "jobexec")
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
+	jobexectest.RunWithHelper(m, &helperPath, func() error {
 		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
-			code = 1
+			return fmt.Errorf("goroutines leaked: %w", err)
 		}
-	}
-	os.Exit(code)
+		return nil
+	})
 }
 
 const (

@@ -24,17 +24,7 @@ import (
 
 var binDir string
 
-func TestMain(m *testing.M) {
-	dir, err := servertest.Binaries()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { servertest.RunWithBinaries(m, &binDir) }
 
 func startJob(t *testing.T, client interface {
 	Start(context.Context, *connect.Request[jobmanagerv1.StartRequest]) (*connect.Response[jobmanagerv1.StartResponse], error)
