@@ -10,6 +10,7 @@ import (
 
 	"github.com/jobmanager/jobmanager/cgroupfs"
 	"github.com/jobmanager/jobmanager/jobexec"
+	"github.com/jobmanager/jobmanager/jobexec/jobexectest"
 )
 
 // These tests measure that the kernel enforces each limit on a real job.
@@ -72,7 +73,7 @@ func TestDirectWritesAreHeldToTheWriteLimit(t *testing.T) {
 	dir := t.TempDir()
 	dev, err := cgroupfs.DeviceOf(dir)
 	if err != nil {
-		t.Skipf("temp dir not on a block device: %v", err)
+		jobexectest.Unavailable(t, "temp dir not on a block device: %v", err)
 	}
 	const limit = 4 << 20
 	cg := newCgroup(t, cgroupfs.Limits{IOWriteBPS: limit, IODevice: dev})
@@ -81,7 +82,7 @@ func TestDirectWritesAreHeldToTheWriteLimit(t *testing.T) {
 	j := launch(t, cg, "/bin/dd", "if=/dev/zero", "of="+file, "bs=256k", "count=40", "oflag=direct")
 	if status := j.wait(t); status != (jobexec.ExitStatus{}) {
 		if strings.Contains(j.stderr.String(), "Invalid argument") {
-			t.Skipf("filesystem refuses O_DIRECT: %s", j.stderr.String())
+			jobexectest.Unavailable(t, "filesystem refuses O_DIRECT: %s", j.stderr.String())
 		}
 		t.Fatalf("dd: %v %s", status, j.stderr.String())
 	}

@@ -77,3 +77,14 @@ func RunWithHelper(m *testing.M, helper *string, after ...func() error) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// Unavailable skips tb because something the test needs is missing from
+// this host, except in CI (CI=true), whose machines have everything the
+// tests need: there a missing piece is a failure, never a silent skip.
+func Unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("unavailable in CI: "+format, args...)
+	}
+	tb.Skipf(format, args...)
+}
