@@ -284,3 +284,49 @@ func TestIdentify(t *testing.T) {
 		t.Fatal("no verified chain accepted")
 	}
 }
+
+// TestIdleStreamsHoldNoBuffers opens 200 streams of a silent job and
+// checks that the server side of each costs a few KiB of heap, not a
+// chunk buffer.
+func TestIdleStreamsHoldNoBuffers(t *testing.T) {
+	p := newInProcess(t)
+	client := p.client(t, "client1")
+	started, err := client.Start(context.Background(), connect.NewRequest(&jobmanagerv1.StartRequest{Name: "silent", ProgramPath: "/bin/sleep", Arguments: []string{"600"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := started.Msg.GetJob().GetId()
+	const streams = 200
+	var clients []jobmanagerv1connect.JobManagerServiceClient
+	for range streams/100 + 1 {
+		clients = append(clients, p.client(t, "client1"))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	open := func(c jobmanagerv1connect.JobManagerServiceClient) {
+		stream, err := c.StreamOutput(ctx, connect.NewRequest(&jobmanagerv1.StreamOutputRequest{JobId: id, OutputStream: jobmanagerv1.OutputStream_OUTPUT_STREAM_STDOUT}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for stream.Receive() {
+			}
+		}()
+	}
+	for _, c := range clients {
+		open(c)
+	}
+	time.Sleep(200 * time.Millisecond)
+	runtime.GC()
+	before := heapInUse()
+	for i := range streams {
+		open(clients[i%len(clients)])
+	}
+	time.Sleep(500 * time.Millisecond)
+	runtime.GC()
+	perStream := (int64(heapInUse()) - int64(before)) / streams
+	t.Logf("heap per idle stream, client and server sides together: %d bytes", perStream)
+	if perStream > 64<<10 {
+		t.Fatalf("%d bytes of heap per idle stream: a chunk buffer is held", perStream)
+	}
+}

@@ -213,6 +213,29 @@ func (r *Reader) Read(ctx context.Context, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	size, err := r.Wait(ctx)
+	if err != nil {
+		return 0, err
+	}
+	want := min(int64(len(p)), size-r.offset)
+	n, err := r.file.ReadAt(p[:want], r.offset)
+	r.offset += int64(n)
+	if n > 0 {
+		return n, nil
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("read output log: %w", err)
+	}
+	// The file is shorter than recorded (changed behind our back): report
+	// the end rather than spin.
+	return 0, io.EOF
+}
+
+// Wait blocks until there are bytes to read and returns the log's size
+// then; it returns io.EOF once the log is complete and every byte has been
+// read, and ctx.Err() when ctx ends first. A caller can wait without
+// holding a buffer, and take one only when Read has something to give.
+func (r *Reader) Wait(ctx context.Context) (int64, error) {
 	for {
 		l := r.log
 		l.mu.Lock()
@@ -221,27 +244,16 @@ func (r *Reader) Read(ctx context.Context, p []byte) (int, error) {
 			l.waiting = true
 		}
 		l.mu.Unlock()
-		if r.offset < size {
-			want := min(int64(len(p)), size-r.offset)
-			n, err := r.file.ReadAt(p[:want], r.offset)
-			r.offset += int64(n)
-			if n > 0 {
-				return n, nil
-			}
-			if err != nil && !errors.Is(err, io.EOF) {
-				return 0, fmt.Errorf("read output log: %w", err)
-			}
-			// The file is shorter than recorded (changed behind our back):
-			// report the end rather than spin.
-			return 0, io.EOF
-		}
-		if complete {
-			return 0, io.EOF
+		switch {
+		case r.offset < size:
+			return size, nil
+		case complete:
+			return size, io.EOF
 		}
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return size, ctx.Err()
 		}
 	}
 }
