@@ -128,6 +128,9 @@ type Manager interface {
 	Cgroup(id string) Cgroup
 	// List returns the ids of the job cgroups that exist.
 	List() ([]string, error)
+	// RemoveParent removes the parent group (in every hierarchy on v1). It
+	// fails while job cgroups remain under it; a missing parent is fine.
+	RemoveParent() error
 }
 
 // Cgroup is one job's cgroup (one directory per hierarchy on v1).

@@ -36,27 +36,11 @@ func newHostManager(t *testing.T, opts Options) Manager {
 			}
 			cancel()
 		}
-		for _, dir := range parentDirs(m) {
-			if err := os.Remove(dir); err != nil {
-				t.Errorf("remove parent: %v", err)
-			}
+		if err := m.RemoveParent(); err != nil {
+			t.Errorf("remove parent: %v", err)
 		}
 	})
 	return m
-}
-
-func parentDirs(m Manager) []string {
-	switch m := m.(type) {
-	case *v1Manager:
-		var dirs []string
-		for _, h := range m.hierarchies() {
-			dirs = append(dirs, filepath.Join(h, m.parent))
-		}
-		return dirs
-	case *v2Manager:
-		return []string{filepath.Join(m.root, m.parent)}
-	}
-	return nil
 }
 
 // joinSleeper starts a shell that joins cg, forks a grandchild, and sleeps.

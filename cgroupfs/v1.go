@@ -105,6 +105,16 @@ func (m *v1Manager) List() ([]string, error) {
 	return ids, nil
 }
 
+// RemoveParent removes the parent group from every hierarchy.
+func (m *v1Manager) RemoveParent() error {
+	for _, dir := range m.hierarchies() {
+		if err := m.rmdir(filepath.Join(dir, m.parent)); err != nil && !isGone(err) {
+			return fmt.Errorf("remove cgroup parent: %w", err)
+		}
+	}
+	return nil
+}
+
 // v1Cgroup is one job's directories in the v1 hierarchies.
 type v1Cgroup struct {
 	m  *v1Manager
@@ -170,7 +180,7 @@ func (c *v1Cgroup) kill() error {
 	}
 	// Freezing is asynchronous: the state reads FREEZING until every task
 	// is frozen. Killing before that is still correct, only not atomic, so
-	// the wait is bounded and the loop below kills until the group is empty.
+	// the wait is bounded.
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
 		state, err := os.ReadFile(filepath.Join(dir, "freezer.state"))

@@ -100,6 +100,14 @@ func (m *v2Manager) List() ([]string, error) {
 	return ids, err
 }
 
+// RemoveParent removes the parent group.
+func (m *v2Manager) RemoveParent() error {
+	if err := m.rmdir(filepath.Join(m.root, m.parent)); err != nil && !isGone(err) {
+		return fmt.Errorf("remove cgroup parent: %w", err)
+	}
+	return nil
+}
+
 // v2Cgroup is one job's group in the unified hierarchy.
 type v2Cgroup struct {
 	m  *v2Manager

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -25,11 +24,7 @@ func BenchmarkIsolatedTrue(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
-		for _, c := range []string{"cpu", "cpuacct", "memory", "blkio", "pids", "freezer", "unified", ""} {
-			_ = os.Remove(filepath.Join("/sys/fs/cgroup", c, parent))
-		}
-	})
+	b.Cleanup(func() { _ = m.RemoveParent() })
 	dev, err := cgroupfs.DeviceOf(os.TempDir())
 	if err != nil {
 		b.Skip(err)

@@ -95,6 +95,9 @@ func newCgroup(t *testing.T, limits cgroupfs.Limits) cgroupfs.Cgroup {
 		if err := cg.Remove(ctx); err != nil {
 			t.Errorf("remove cgroup: %v", err)
 		}
+		if err := m.RemoveParent(); err != nil {
+			t.Error(err)
+		}
 	})
 	return cg
 }

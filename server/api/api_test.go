@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -66,9 +65,7 @@ func newInProcess(t testing.TB) *inProcess {
 		defer cancel()
 		_ = jobs.Shutdown(ctx)
 		_ = srv.Shutdown(ctx)
-		for _, c := range []string{"cpu", "cpuacct", "memory", "blkio", "pids", "freezer"} {
-			_ = os.Remove(filepath.Join("/sys/fs/cgroup", c, parent))
-		}
+		_ = cgroups.RemoveParent()
 	})
 	return &inProcess{addr: ln.Addr().String(), certs: certs, jobs: jobs}
 }

@@ -75,7 +75,7 @@ func benchManager(b *testing.B) *Manager {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		_ = m.Shutdown(ctx)
-		removeParent(cgroups, parent)
+		_ = cgroups.RemoveParent()
 	})
 	return m
 }

@@ -71,6 +71,9 @@ func (p LimitPolicy) effective(req Limits) (Limits, error) {
 	case p.Max.IOWriteBPS > 0 && out.IOWriteBPS > p.Max.IOWriteBPS:
 		return Limits{}, invalidArgument("io write limit %d is over the server's maximum of %d bytes/s", out.IOWriteBPS, p.Max.IOWriteBPS)
 	}
+	// The kernel's minimums, checked before anything exists. The device is
+	// resolved later, only for jobs with I/O limits; a placeholder stands
+	// in so that its absence is not reported here.
 	if err := out.cgroup(cgroupfs.Device{Major: 1}).Validate(); err != nil {
 		return Limits{}, invalidArgument("%v", err)
 	}

@@ -77,15 +77,11 @@ func newEnv(t *testing.T, mutate func(*Options)) *env {
 		if ids, _ := cgroups.List(); len(ids) > 0 {
 			t.Errorf("cgroups left behind: %v", ids)
 		}
-		removeParent(cgroups, parent)
+		if err := cgroups.RemoveParent(); err != nil {
+			t.Error(err)
+		}
 	})
 	return e
-}
-
-func removeParent(cgroups cgroupfs.Manager, parent string) {
-	for _, dir := range []string{"cpu", "cpuacct", "memory", "blkio", "pids", "freezer", "unified", ""} {
-		_ = os.Remove(filepath.Join("/sys/fs/cgroup", dir, parent))
-	}
 }
 
 func (e *env) start(t *testing.T, caller Caller, name, program string, args ...string) Status {

@@ -28,6 +28,7 @@ import (
 type environment struct {
 	binDir, tmp, certDir, dataDir, parent, cgroupMode string
 	ca                                                *devcert.Authority
+	cgroups                                           cgroupfs.Manager
 	server                                            *exec.Cmd
 	addr                                              string
 }
@@ -48,11 +49,10 @@ func newEnvironment(binDir string) (*environment, error) {
 	if e.ca, err = devcert.LoadAuthority(filepath.Join(e.certDir, "ca.crt"), filepath.Join(tmp, "ca-private", "ca.key")); err != nil {
 		return nil, err
 	}
-	cg, err := cgroupfs.New(cgroupfs.Options{Parent: e.parent})
-	if err != nil {
+	if e.cgroups, err = cgroupfs.New(cgroupfs.Options{Parent: e.parent}); err != nil {
 		return nil, err
 	}
-	e.cgroupMode = cg.Mode().String()
+	e.cgroupMode = e.cgroups.Mode().String()
 	return e, nil
 }
 
@@ -101,9 +101,7 @@ func (e *environment) stopServer() {
 
 func (e *environment) close() {
 	e.stopServer()
-	for _, c := range []string{"cpu", "cpuacct", "memory", "blkio", "pids", "freezer"} {
-		_ = os.Remove(filepath.Join("/sys/fs/cgroup", c, e.parent))
-	}
+	_ = e.cgroups.RemoveParent()
 	_ = os.RemoveAll(e.tmp)
 }
 

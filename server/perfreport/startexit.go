@@ -116,9 +116,7 @@ func prepareLibrary(e *environment) (func() error, func(), error) {
 	}
 	cleanup := func() {
 		_ = m.Shutdown(ctx)
-		for _, c := range []string{"cpu", "cpuacct", "memory", "blkio", "pids", "freezer"} {
-			_ = os.Remove(filepath.Join("/sys/fs/cgroup", c, e.parent+"-lib"))
-		}
+		_ = cgroups.RemoveParent()
 	}
 	return f, cleanup, nil
 }

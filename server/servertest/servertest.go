@@ -24,6 +24,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 
+	"github.com/jobmanager/jobmanager/cgroupfs"
 	"github.com/jobmanager/jobmanager/gen/go/jobmanager/v1/jobmanagerv1connect"
 	"github.com/jobmanager/jobmanager/jobexec/jobexectest"
 	"github.com/jobmanager/jobmanager/server/devcert"
@@ -197,20 +198,20 @@ func (s *Server) Restart() {
 	s.start()
 }
 
-// checkNoCgroups fails the test when a job cgroup of this server is left.
+// checkNoCgroups fails the test when a job cgroup of this server is left,
+// then removes the server's cgroup parent.
 func (s *Server) checkNoCgroups() {
-	for _, c := range []string{"cpu", "cpuacct", "memory", "blkio", "pids", "freezer", "unified", ""} {
-		dir := filepath.Join("/sys/fs/cgroup", c, s.parent)
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		for _, e := range entries {
-			if e.IsDir() {
-				s.t.Errorf("cgroup left behind: %s/%s", dir, e.Name())
-			}
-		}
-		_ = os.Remove(dir)
+	cgroups, err := cgroupfs.New(cgroupfs.Options{Parent: s.parent})
+	if err != nil {
+		s.t.Errorf("open the server's cgroups: %v", err)
+		return
+	}
+	if ids, err := cgroups.List(); err != nil || len(ids) > 0 {
+		s.t.Errorf("cgroups left behind: %v %v", ids, err)
+		return
+	}
+	if err := cgroups.RemoveParent(); err != nil {
+		s.t.Error(err)
 	}
 }
 
