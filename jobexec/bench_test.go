@@ -16,8 +16,23 @@ import (
 
 // BenchmarkIsolatedTrue measures start-to-exit of /bin/true in new PID,
 // mount and network namespaces under cpu, memory, io and pids limits:
-// cgroup creation, launch, exec, exit, and cgroup removal.
+// cgroup creation, launch, exec, exit, and cgroup removal. "cold" starts
+// each helper with its job, back to back; "warm" takes it from a Pool of
+// one after a pause (not timed) in which the pool refills.
 func BenchmarkIsolatedTrue(b *testing.B) {
+	b.Run("cold", func(b *testing.B) {
+		benchmarkIsolatedTrue(b, 0, func(ctx context.Context, cfg jobexec.Config) (*jobexec.Process, error) {
+			return jobexec.Launch(ctx, helperPath, cfg)
+		})
+	})
+	b.Run("warm", func(b *testing.B) {
+		pool := jobexec.NewPool(helperPath, 1)
+		defer pool.Close()
+		benchmarkIsolatedTrue(b, 20*time.Millisecond, pool.Launch)
+	})
+}
+
+func benchmarkIsolatedTrue(b *testing.B, pause time.Duration, launch func(context.Context, jobexec.Config) (*jobexec.Process, error)) {
 	jobexectest.RequireRoot(b)
 	parent := "jobmanager-bench-" + uuid.NewString()[:8]
 	m, err := cgroupfs.New(cgroupfs.Options{Parent: parent})
@@ -37,13 +52,18 @@ func BenchmarkIsolatedTrue(b *testing.B) {
 	defer devNull.Close()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		if pause > 0 {
+			b.StopTimer()
+			time.Sleep(pause)
+			b.StartTimer()
+		}
 		cg, err := m.Create(fmt.Sprintf("job-%d", i), limits)
 		if err != nil {
 			b.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		proc, err := jobexec.Launch(ctx, jobexec.Config{
-			Helper: helperPath, Program: "/bin/true", CgroupProcs: cg.ProcsFiles(),
+		proc, err := launch(ctx, jobexec.Config{
+			Program: "/bin/true", CgroupProcs: cg.ProcsFiles(),
 			Stdout: devNull, Stderr: devNull,
 		})
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime"
 	"syscall"
@@ -28,69 +27,120 @@ func Main() {
 	// child inherits those of the thread that forks it: everything from
 	// here to starting the program runs on this one thread.
 	runtime.LockOSThread()
-	// Neither the protocol's pipes nor any descriptor the server leaked
-	// (inherited without close-on-exec) may reach the program.
+	// Neither the protocol's descriptors nor any descriptor the server
+	// leaked (inherited without close-on-exec) may reach the program.
 	closeExtraFilesOnExec()
 	status := json.NewEncoder(os.NewFile(statusFD, "status"))
-	control := os.NewFile(controlFD, "control")
 	report := func(e event) {
-		// Nothing can be done when the server is gone; the control pipe's
-		// end of file stops the job then.
+		// Nothing can be done when the server is gone; the control
+		// socket's end of file stops the job then.
 		_ = status.Encode(e)
 	}
-
-	spec, err := parseHelperArgs(os.Args[1:])
-	if err == nil {
-		err = setUp(spec.cgroupProcs)
-	}
-	if err == nil && spec.user != nil {
-		err = dropPrivileges()
-	}
-	if err != nil {
+	fail := func(err error) {
 		report(event{Event: eventSetupError, Message: err.Error()})
 		os.Exit(exitSetupFailed)
 	}
+
+	// Enabling signal delivery takes the runtime about a millisecond
+	// (its signal thread); it is done while the helper waits for a job.
+	signals := make(chan os.Signal, 64)
+	signal.Notify(signals, forwardedSignals...)
+	stopEarlySignals := endOnSignalUntilProgram(signals)
+
+	if err := setUpNamespaces(); err != nil {
+		fail(err)
+	}
+	job, stdout, stderr, err := receiveAssignment(controlFD)
+	if errors.Is(err, io.EOF) {
+		// An idle helper the server no longer needs.
+		os.Exit(0)
+	}
+	if err == nil {
+		err = enterJob(job, stdout, stderr)
+	}
+	if err != nil {
+		fail(err)
+	}
 	report(event{Event: eventReady})
+	control := fdReader(controlFD)
 	var b [1]byte
-	if n, err := control.Read(b[:]); n != 1 || b[0] != goAhead {
+	if n, _ := control.Read(b[:]); n != 1 || b[0] != goAhead {
 		// The server gave up on the job (or died) before letting it run.
-		_ = err
 		os.Exit(exitSetupFailed)
 	}
 
-	signals := make(chan os.Signal, 64)
-	signal.Notify(signals, append(forwardedSignals, unix.SIGCHLD)...)
-	cmd := exec.Command(spec.program, spec.args...)
-	cmd.Args[0] = spec.program
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Dir = "/"
-	if spec.user != nil {
-		// The child sets its groups, gid and uid before exec; leaving root
-		// clears its permitted and effective capabilities.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
-			Uid: spec.user.UID, Gid: spec.user.GID, Groups: []uint32{},
-		}}
-	}
-	if err := cmd.Start(); err != nil {
-		report(event{Event: eventExecError, Message: execErrorMessage(spec.program, err)})
+	stopEarlySignals()
+	pid, err := startProgram(job)
+	if err != nil {
+		report(event{Event: eventExecError, Message: execErrorMessage(job.Program, err)})
 		os.Exit(exitExecFailed)
 	}
 	report(event{Event: eventStarted})
 
-	// End of file on the control pipe means the server died: the job must
-	// not outlive it. Exiting as PID 1 kills the whole namespace.
+	// End of file on the control socket means the server died: the job
+	// must not outlive it. Exiting as PID 1 kills the whole namespace.
 	go func() {
-		_, _ = io.Copy(io.Discard, control)
-		_ = cmd.Process.Kill()
+		for {
+			if _, err := control.Read(b[:]); err != nil {
+				break
+			}
+		}
+		_ = unix.Kill(pid, unix.SIGKILL)
 		os.Exit(128 + int(unix.SIGKILL))
 	}()
 
-	exit := superviseChild(cmd.Process.Pid, signals)
+	go forwardSignals(pid, signals)
+	exit := reapUntil(pid)
 	report(exit)
 	if exit.Signal != 0 {
 		os.Exit(128 + exit.Signal)
 	}
 	os.Exit(exit.Code)
+}
+
+// endOnSignalUntilProgram makes the helper exit on a signal that would end
+// a process by default, until the returned function is called, just
+// before the program starts; from then on forwardSignals passes them on.
+func endOnSignalUntilProgram(signals <-chan os.Signal) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case sig := <-signals:
+				switch sig {
+				case unix.SIGWINCH, unix.SIGCONT:
+				default:
+					os.Exit(128 + int(sig.(syscall.Signal)))
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
+}
+
+// startProgram forks and executes the job's program as the helper's child,
+// with the job's output as stdout and stderr and its user's credentials,
+// and returns its pid. An exec failure (no such file, permission denied)
+// is returned here, before the program ever ran.
+func startProgram(job assignment) (int, error) {
+	attr := &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   job.Env,
+		Files: []uintptr{0, 1, 2},
+		Sys:   &syscall.SysProcAttr{},
+	}
+	if job.User != nil {
+		// The child sets its groups, gid and uid before exec; leaving root
+		// clears its permitted and effective capabilities.
+		attr.Sys.Credential = &syscall.Credential{Uid: job.User.UID, Gid: job.User.GID, Groups: []uint32{}}
+	}
+	return syscall.ForkExec(job.Program, append([]string{job.Program}, job.Args...), attr)
 }
 
 // closeExtraFilesOnExec marks every descriptor above stderr close-on-exec.
@@ -108,16 +158,9 @@ func closeExtraFilesOnExec() {
 	}
 }
 
-// setUp does the privileged part, before the program exists: join the
-// cgroups, isolate mounts, mount /proc, bring up loopback.
-func setUp(cgroupProcs []string) error {
-	for _, file := range cgroupProcs {
-		// "0" means the writing process, in v1 and v2 alike; cgroup.procs
-		// moves every thread of the helper at once.
-		if err := os.WriteFile(file, []byte("0"), 0); err != nil {
-			return fmt.Errorf("join cgroup: %w", err)
-		}
-	}
+// setUpNamespaces finishes the namespaces the helper was started in,
+// before it knows its job: isolate mounts, mount /proc, bring up loopback.
+func setUpNamespaces() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
 		return fmt.Errorf("make / a slave mount: %w", err)
 	}
@@ -126,6 +169,28 @@ func setUp(cgroupProcs []string) error {
 	}
 	if err := loopbackUp(); err != nil {
 		return fmt.Errorf("bring up lo: %w", err)
+	}
+	return nil
+}
+
+// enterJob makes the helper the job's: its output becomes stdout and
+// stderr, it joins the job's cgroups (every thread at once: cgroup.procs)
+// and, for an unprivileged job, gives up what the program must not have.
+func enterJob(job assignment, stdout, stderr *os.File) error {
+	for fd, f := range map[int]*os.File{1: stdout, 2: stderr} {
+		if err := unix.Dup3(int(f.Fd()), fd, 0); err != nil {
+			return fmt.Errorf("take the job's output: %w", err)
+		}
+		f.Close()
+	}
+	for _, file := range job.CgroupProcs {
+		// "0" means the writing process, in v1 and v2 alike.
+		if err := os.WriteFile(file, []byte("0"), 0); err != nil {
+			return fmt.Errorf("join cgroup: %w", err)
+		}
+	}
+	if job.User != nil {
+		return dropPrivileges()
 	}
 	return nil
 }
@@ -167,34 +232,37 @@ func loopbackUp() error {
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
-// superviseChild forwards signals to the program and reaps every process
-// that ends (as PID 1, orphans are reparented here) until the program
-// itself ends, and returns how it ended.
-func superviseChild(child int, signals <-chan os.Signal) event {
+// forwardSignals passes every signal the helper receives on to the
+// program.
+func forwardSignals(child int, signals <-chan os.Signal) {
 	for sig := range signals {
-		if sig != unix.SIGCHLD {
-			_ = unix.Kill(child, sig.(syscall.Signal))
+		_ = unix.Kill(child, sig.(syscall.Signal))
+	}
+}
+
+// reapUntil reaps every process that ends (as PID 1, orphans are
+// reparented here) until the program itself ends, and returns how it
+// ended. It waits in wait4 itself rather than for SIGCHLD, which would
+// reach it through the runtime's signal thread, a little later.
+func reapUntil(child int) event {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		switch {
+		case errors.Is(err, unix.EINTR):
 			continue
-		}
-		for {
-			var ws unix.WaitStatus
-			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if err != nil || pid <= 0 {
-				break
-			}
-			if pid != child {
-				continue
-			}
-			if ws.Signaled() {
-				return event{Event: eventExited, Signal: int(ws.Signal())}
-			}
+		case err != nil:
+			// ECHILD: the program is gone without its status (cannot
+			// happen while it is this process's child).
+			return event{Event: eventExited, Signal: int(unix.SIGKILL)}
+		case pid != child:
+			continue
+		case ws.Signaled():
+			return event{Event: eventExited, Signal: int(ws.Signal())}
+		default:
 			return event{Event: eventExited, Code: ws.ExitStatus()}
 		}
 	}
-	panic("unreachable: the signal channel is never closed")
 }
 
 // execErrorMessage says why the program could not be started, without Go's

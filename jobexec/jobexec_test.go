@@ -24,7 +24,26 @@ import (
 
 var helperPath string
 
-func TestMain(m *testing.M) { jobexectest.RunWithHelper(m, &helperPath) }
+// helpers is the pool the tests launch from, as the engine does: one
+// helper waits ahead of each launch. pool_test.go covers cold launches.
+var helpers struct {
+	once sync.Once
+	pool *jobexec.Pool
+}
+
+func testPool() *jobexec.Pool {
+	helpers.once.Do(func() { helpers.pool = jobexec.NewPool(helperPath, 1) })
+	return helpers.pool
+}
+
+func TestMain(m *testing.M) {
+	jobexectest.RunWithHelper(m, &helperPath, func() error {
+		if helpers.pool != nil {
+			helpers.pool.Close()
+		}
+		return nil
+	})
+}
 
 // job is a launched helper with its output collected.
 type job struct {
@@ -138,13 +157,13 @@ func tryLaunchAs(t *testing.T, cg cgroupfs.Cgroup, user *jobexec.User, program s
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := jobexec.Config{Helper: helperPath, Program: program, Args: args, Stdout: outW, Stderr: errW, User: user}
+	cfg := jobexec.Config{Program: program, Args: args, Stdout: outW, Stderr: errW, User: user}
 	if cg != nil {
 		cfg.CgroupProcs = cg.ProcsFiles()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	proc, err := jobexec.Launch(ctx, cfg)
+	proc, err := testPool().Launch(ctx, cfg)
 	outW.Close()
 	errW.Close()
 	j := &job{stdout: collect(outR), stderr: collect(errR)}

@@ -24,10 +24,13 @@ var DefaultEnv = []string{DefaultPath, "HOME=/root"}
 // DefaultPath is the PATH entry of a job's environment.
 const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// helperEnv is the helper's own environment: the program's comes with its
+// job. One P is plenty for a process that mostly waits, and saves threads
+// (which count in the job's pids limit) and the runtime's cgroup lookup.
+var helperEnv = []string{}
+
 // Config describes one job to launch.
 type Config struct {
-	// Helper is the path of the jobexec binary.
-	Helper string
 	// Program is the absolute path of the program; Args its arguments.
 	Program string
 	Args    []string
@@ -59,6 +62,7 @@ func (e *ExecError) Error() string { return "cannot execute " + e.Message }
 type Process struct {
 	cmd     *exec.Cmd
 	control *os.File
+	statusR *os.File
 	events  *bufio.Scanner
 
 	waitOnce sync.Once
@@ -66,67 +70,109 @@ type Process struct {
 	waitErr  error
 }
 
-// Launch starts the helper in new PID, mount and network namespaces and
-// returns once it is inside the job's cgroups with its namespaces set up,
-// waiting for Go. On error, nothing is left running.
-func Launch(ctx context.Context, cfg Config) (*Process, error) {
-	controlR, controlW, err := os.Pipe()
+// Launch starts the helper at path helper in new PID, mount and network
+// namespaces, gives it the job, and returns once the helper is inside the
+// job's cgroups with its namespaces set up, waiting for Go. On error,
+// nothing is left running. Pool.Launch does the same with a helper started
+// ahead of time.
+func Launch(ctx context.Context, helper string, cfg Config) (*Process, error) {
+	p, err := startHelper(helper)
 	if err != nil {
-		return nil, fmt.Errorf("control pipe: %w", err)
+		return nil, err
+	}
+	if err := p.assign(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// startHelper starts an idle helper: it sets up its namespaces and then
+// waits on its control socket for a job.
+func startHelper(helper string) (*Process, error) {
+	control, helperControl, err := controlSocket()
+	if err != nil {
+		return nil, err
 	}
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
-		controlR.Close()
-		controlW.Close()
+		control.Close()
+		helperControl.Close()
 		return nil, fmt.Errorf("status pipe: %w", err)
 	}
-	env := cfg.Env
-	if env == nil {
-		env = DefaultEnv
-	}
 	cmd := &exec.Cmd{
-		Path:       cfg.Helper,
-		Args:       append([]string{"jobexec"}, helperArgs(helperSpec{cgroupProcs: cfg.CgroupProcs, user: cfg.User, program: cfg.Program, args: cfg.Args})...),
-		Env:        env,
+		Path:       helper,
+		Args:       []string{"jobexec"},
+		Env:        helperEnv,
 		Dir:        "/",
-		Stdout:     cfg.Stdout,
-		Stderr:     cfg.Stderr,
-		ExtraFiles: []*os.File{controlR, statusW}, // fds 3 and 4
+		ExtraFiles: []*os.File{helperControl, statusW}, // fds 3 and 4
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWNET,
 			// Pdeathsig fires when the thread that forked the helper ends,
 			// so the fork happens on a locked thread; the end of file on
-			// the control pipe covers the rest.
+			// the control socket covers the rest.
 			Pdeathsig: unix.SIGKILL,
 		},
 	}
 	runtime.LockOSThread()
 	err = cmd.Start()
 	runtime.UnlockOSThread()
-	controlR.Close()
+	helperControl.Close()
 	statusW.Close()
 	if err != nil {
-		controlW.Close()
+		control.Close()
 		statusR.Close()
-		return nil, fmt.Errorf("start job helper %s: %w", cfg.Helper, err)
+		return nil, fmt.Errorf("start job helper %s: %w", helper, err)
 	}
-	p := &Process{cmd: cmd, control: controlW, events: bufio.NewScanner(statusR)}
+	return &Process{cmd: cmd, control: control, statusR: statusR, events: bufio.NewScanner(statusR)}, nil
+}
+
+// controlSocket makes the connected pair of Unix stream sockets that
+// carries the job (with its output descriptors), then the go-ahead: the
+// server's end is non-blocking, the helper's blocking.
+func controlSocket() (server, helper *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, nil, fmt.Errorf("control socket: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "jobexec control"), os.NewFile(uintptr(fds[1]), "jobexec control"), nil
+}
+
+// errHelperGone means an idle helper was dead before it got its job.
+var errHelperGone = errors.New("job helper is gone")
+
+// assign gives the job to an idle helper and waits until it is ready. On
+// error the helper is killed and reaped.
+func (p *Process) assign(ctx context.Context, cfg Config) error {
+	env := cfg.Env
+	if env == nil {
+		env = DefaultEnv
+	}
+	job := assignment{CgroupProcs: cfg.CgroupProcs, User: cfg.User, Program: cfg.Program, Args: cfg.Args, Env: env}
+	if err := sendAssignment(p.control, job, cfg.Stdout, cfg.Stderr); err != nil {
+		p.abort()
+		return fmt.Errorf("%w: give it the job: %w", errHelperGone, err)
+	}
 	// The deadline makes a blocked read return when ctx ends.
-	stop := context.AfterFunc(ctx, func() { statusR.SetReadDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { p.statusR.SetReadDeadline(time.Now()) })
 	e, err := p.next()
 	stop()
 	switch {
 	case err != nil:
 		p.abort()
-		return nil, fmt.Errorf("job helper did not get ready: %w", err)
+		return fmt.Errorf("job helper did not get ready: %w", err)
 	case e.Event == eventSetupError:
 		p.abort()
-		return nil, &SetupError{Message: e.Message}
+		return &SetupError{Message: e.Message}
 	case e.Event != eventReady:
 		p.abort()
-		return nil, fmt.Errorf("job helper: unexpected event %q", e.Event)
+		return fmt.Errorf("job helper: unexpected event %q", e.Event)
 	}
-	return p, nil
+	return nil
 }
 
 // Pid is the helper's process id on the host.

@@ -15,13 +15,26 @@ import (
 )
 
 // BenchmarkStartToExit measures an isolated /bin/true through the library:
-// validation, record, logs, cgroup with the default limits, launch, exit,
-// cleanup and the final record, as a caller waiting for the end sees it.
+// validation, record, logs, cgroup with the default limits, launch, exit
+// and the final record, as a caller waiting for the end sees it. "cold"
+// starts jobs back to back, each with a newly started helper; "warm" takes
+// each job's helper from a pool of one and starts it after a pause (not
+// timed) in which the pool refills, as one start on an idle server does.
 func BenchmarkStartToExit(b *testing.B) {
-	m := benchManager(b)
+	b.Run("cold", func(b *testing.B) { benchmarkStartToExit(b, 0, 0) })
+	b.Run("warm", func(b *testing.B) { benchmarkStartToExit(b, 1, 20*time.Millisecond) })
+}
+
+func benchmarkStartToExit(b *testing.B, warmHelpers int, pause time.Duration) {
+	m := benchManager(b, warmHelpers)
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		if pause > 0 {
+			b.StopTimer()
+			time.Sleep(pause)
+			b.StartTimer()
+		}
 		status, err := m.Start(ctx, alice, StartRequest{Name: fmt.Sprint(i), ProgramPath: "/bin/true"})
 		if err != nil {
 			b.Fatal(err)
@@ -35,7 +48,7 @@ func BenchmarkStartToExit(b *testing.B) {
 
 // BenchmarkQuery measures Query with 10 000 jobs in the store.
 func BenchmarkQuery(b *testing.B) {
-	m := benchManager(b)
+	m := benchManager(b, 0)
 	ids := fillJobs(b, m, 10000)
 	ctx := context.Background()
 	b.ResetTimer()
@@ -49,7 +62,7 @@ func BenchmarkQuery(b *testing.B) {
 // BenchmarkListPage measures one 100-job page for an ordinary user among
 // 10 000 jobs of several users.
 func BenchmarkListPage(b *testing.B) {
-	m := benchManager(b)
+	m := benchManager(b, 0)
 	fillJobs(b, m, 10000)
 	ctx := context.Background()
 	b.ResetTimer()
@@ -60,14 +73,14 @@ func BenchmarkListPage(b *testing.B) {
 	}
 }
 
-func benchManager(b *testing.B) *Manager {
+func benchManager(b *testing.B, warmHelpers int) *Manager {
 	jobexectest.RequireRoot(b)
 	parent := "jobmanager-bench-" + uuid.NewString()[:8]
 	cgroups, err := cgroupfs.New(cgroupfs.Options{Parent: parent})
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := Open(Options{DataDir: b.TempDir(), Helper: helperPath, Cgroups: cgroups, Limits: DefaultLimitPolicy(2, 8<<30)})
+	m, err := Open(Options{DataDir: b.TempDir(), Helper: helperPath, Cgroups: cgroups, Limits: DefaultLimitPolicy(2, 8<<30), WarmHelpers: warmHelpers})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,7 +106,7 @@ func fillJobs(b *testing.B, m *Manager, n int) []string {
 	for i := range n {
 		id := uuid.NewString()
 		owner := owners[i%len(owners)]
-		j := &job{status: Status{ID: id, Name: fmt.Sprint(i), Owner: owner, ProgramPath: "/bin/true", State: StateExited, StartTime: time.Now()}, done: closedChan()}
+		j := &job{status: Status{ID: id, Name: fmt.Sprint(i), Owner: owner, ProgramPath: "/bin/true", State: StateExited, StartTime: time.Now()}, done: closedChan(), cleaned: closedChan()}
 		j.setLog(Stdout, empty)
 		j.setLog(Stderr, empty)
 		m.register(j)

@@ -35,8 +35,10 @@ type job struct {
 	stop   stopReason
 	// outputErr is the first failure to store the job's output.
 	outputErr error
-	// done is closed once the job's end is recorded.
-	done chan struct{}
+	// done is closed once the job's end is recorded; cleaned once its
+	// cgroup is gone too, after done.
+	done    chan struct{}
+	cleaned chan struct{}
 }
 
 func (j *job) owner() string {
@@ -105,7 +107,8 @@ func (m *Manager) launch(ctx context.Context, caller Caller, id string, req Star
 			ProgramPath: req.ProgramPath, Arguments: req.Arguments,
 			Limits: limits, State: StateRunning, StartTime: time.Now(),
 		},
-		done: make(chan struct{}),
+		done:    make(chan struct{}),
+		cleaned: make(chan struct{}),
 	}
 	for _, stream := range []Stream{Stdout, Stderr} {
 		l, err := outputlog.Create(m.store.outputPath(id, stream), m.opts.OutputLimit)
@@ -137,8 +140,8 @@ func (m *Manager) launch(ctx context.Context, caller Caller, id string, req Star
 		stdoutW.Close()
 		return j, m.failStart(j, cg, internal("the job could not be started", err))
 	}
-	proc, err := jobexec.Launch(ctx, jobexec.Config{
-		Helper: m.opts.Helper, Program: req.ProgramPath, Args: req.Arguments,
+	proc, err := m.helpers.Launch(ctx, jobexec.Config{
+		Program: req.ProgramPath, Args: req.Arguments,
 		CgroupProcs: cg.ProcsFiles(), Stdout: stdoutW, Stderr: stderrW, Env: m.opts.Env, User: m.opts.User,
 	})
 	stdoutW.Close()
@@ -214,6 +217,7 @@ func (m *Manager) failStart(j *job, cg cgroupfs.Cgroup, startErr *Error) error {
 		m.log.Error("save job record failed", "job", status.ID, "err", err)
 	}
 	close(j.done)
+	close(j.cleaned)
 	m.log.Warn("job failed to start", "job", status.ID, "owner", status.Owner, "reason", startErr.Error())
 	return startErr
 }
@@ -230,7 +234,6 @@ func (m *Manager) monitor(j *job, proc *jobexec.Process, copies *sync.WaitGroup)
 	if statsErr != nil {
 		m.log.Error("read job usage failed", "job", j.status.ID, "err", statsErr)
 	}
-	m.removeCgroup(j.status.ID, cg)
 
 	j.mu.Lock()
 	s := &j.status
@@ -267,6 +270,13 @@ func (m *Manager) monitor(j *job, proc *jobexec.Process, copies *sync.WaitGroup)
 		}
 	}
 	close(j.done)
+	// Nothing of the job is left to run: the helper was the init of the
+	// job's PID namespace, and the kernel ended every process in it before
+	// the helper could be reaped. So the end is visible first, and the
+	// cgroup goes (with a kill, for anything an administrator moved in)
+	// off the path of whoever waits for the job; Stop waits for it.
+	m.removeCgroup(status.ID, cg)
+	close(j.cleaned)
 	// The durable save (two fsyncs, ~2 ms here) comes after the end is
 	// visible, off the path of whoever waits for the job; Shutdown still
 	// waits for it. A crash in between leaves the job marked lost.

@@ -52,6 +52,10 @@ type Options struct {
 	OutputLimit int64
 	// MaxRunningJobs bounds concurrent jobs; 0 means DefaultMaxRunningJobs.
 	MaxRunningJobs int
+	// WarmHelpers is how many job helpers are kept started ahead of the
+	// jobs that will use them (see jobexec.Pool); 0 starts each helper
+	// with its job.
+	WarmHelpers int
 	// Env is the programs' environment; nil means jobexec.DefaultEnv.
 	Env []string
 	// User is the unprivileged user programs run as, without capabilities
@@ -63,9 +67,10 @@ type Options struct {
 
 // Manager runs and keeps jobs. It is safe for concurrent use.
 type Manager struct {
-	opts  Options
-	store store
-	log   *slog.Logger
+	opts    Options
+	store   store
+	log     *slog.Logger
+	helpers *jobexec.Pool
 
 	ioDeviceOnce sync.Once
 	ioDevice     cgroupfs.Device
@@ -134,6 +139,7 @@ func Open(opts Options) (*Manager, error) {
 	if err := m.killLeftovers(); err != nil {
 		return nil, err
 	}
+	m.helpers = jobexec.NewPool(opts.Helper, opts.WarmHelpers)
 	return m, nil
 }
 
@@ -186,7 +192,7 @@ func (m *Manager) recover() error {
 			}
 			m.log.Warn("job lost in a server restart", "job", status.ID, "owner", status.Owner)
 		}
-		j := &job{status: status, done: closedChan()}
+		j := &job{status: status, done: closedChan(), cleaned: closedChan()}
 		for _, stream := range []Stream{Stdout, Stderr} {
 			l, err := outputlog.OpenComplete(m.store.outputPath(status.ID, stream), status.OutputTruncated)
 			if err != nil {
@@ -280,7 +286,7 @@ func (m *Manager) resolveIODevice() (cgroupfs.Device, error) {
 }
 
 // Stop kills every process of the job and returns once the job has ended
-// (or ctx ends). Stopping an ended job does nothing.
+// and its cgroup is gone (or ctx ends). Stopping an ended job does nothing.
 func (m *Manager) Stop(ctx context.Context, caller Caller, id string) error {
 	j, err := m.lookup(caller, id)
 	if err != nil {
@@ -291,7 +297,7 @@ func (m *Manager) Stop(ctx context.Context, caller Caller, id string) error {
 		return internal("the job could not be stopped", err)
 	}
 	select {
-	case <-j.done:
+	case <-j.cleaned:
 		m.log.Info("job stopped", "job", id, "caller", string(caller))
 		return nil
 	case <-ctx.Done():
@@ -386,6 +392,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("jobs still ending: %w", ctx.Err()))
 	}
+	m.helpers.Close()
 	return errors.Join(errs...)
 }
 

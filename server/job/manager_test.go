@@ -59,6 +59,8 @@ func newEnv(t *testing.T, mutate func(*Options)) *env {
 		Helper:  helperPath,
 		Cgroups: cgroups,
 		Limits:  DefaultLimitPolicy(2, 8<<30),
+		// As the server does: jobs take helpers started ahead of them.
+		WarmHelpers: 1,
 	}
 	if mutate != nil {
 		mutate(&opts)
@@ -472,6 +474,7 @@ func TestRestartKeepsRecordsAndMarksRunningJobsLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = m2.Shutdown(context.Background()) })
 	lost, err := m2.Query(context.Background(), alice, running.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -42,6 +42,11 @@ import (
 // shutdownTimeout bounds the graceful shutdown.
 const shutdownTimeout = 30 * time.Second
 
+// defaultWarmHelpers is how many idle helpers wait for jobs by default: two
+// starts in a row are served warm, and each waiting helper costs a few MiB
+// of memory and one network namespace.
+const defaultWarmHelpers = 2
+
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "jobmanager:", err)
@@ -73,7 +78,7 @@ type config struct {
 	cgroupParent, ioDevice, jobUser  string
 	limits                           job.LimitPolicy
 	outputLimit                      int64
-	maxRunningJobs                   int
+	maxRunningJobs, warmHelpers      int
 }
 
 func parseFlags(args []string) (config, error) {
@@ -100,11 +105,15 @@ func parseFlags(args []string) (config, error) {
 	fs.Var(bytesFlag{&c.limits.Max.IOWriteBPS}, "max-io-write-bps", "most write bandwidth a job may ask for (0: no maximum)")
 	fs.Var(bytesFlag{&c.outputLimit}, "output-limit", "most output kept per stream of a job; the rest is dropped")
 	fs.IntVar(&c.maxRunningJobs, "max-running-jobs", job.DefaultMaxRunningJobs, "most jobs running at once")
+	fs.IntVar(&c.warmHelpers, "warm-helpers", defaultWarmHelpers, "job helpers kept started ahead of jobs, each in its new namespaces (0: start each with its job)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if c.warmHelpers < 0 {
+		return config{}, fmt.Errorf("--warm-helpers %d: want 0 or more", c.warmHelpers)
 	}
 	if c.helper == "" {
 		self, err := os.Executable()
@@ -145,7 +154,7 @@ func run(args []string) error {
 	}
 	jobs, err := job.Open(job.Options{
 		DataDir: c.dataDir, Helper: c.helper, Cgroups: cgroups, Limits: c.limits,
-		IODevice: dev, OutputLimit: c.outputLimit, MaxRunningJobs: c.maxRunningJobs, Logger: log,
+		IODevice: dev, OutputLimit: c.outputLimit, MaxRunningJobs: c.maxRunningJobs, WarmHelpers: c.warmHelpers, Logger: log,
 		User: runAs, Env: env,
 	})
 	if err != nil {
