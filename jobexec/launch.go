@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -154,7 +155,7 @@ func (p *Process) assign(ctx context.Context, cfg Config) error {
 	}
 	job := assignment{CgroupProcs: cfg.CgroupProcs, User: cfg.User, Program: cfg.Program, Args: cfg.Args, Env: env}
 	if err := sendAssignment(p.control, job, cfg.Stdout, cfg.Stderr); err != nil {
-		p.abort()
+		p.Abort()
 		return fmt.Errorf("%w: give it the job: %w", errHelperGone, err)
 	}
 	// The deadline makes a blocked read return when ctx ends.
@@ -163,13 +164,13 @@ func (p *Process) assign(ctx context.Context, cfg Config) error {
 	stop()
 	switch {
 	case err != nil:
-		p.abort()
+		p.Abort()
 		return fmt.Errorf("job helper did not get ready: %w", err)
 	case e.Event == eventSetupError:
-		p.abort()
+		p.Abort()
 		return &SetupError{Message: e.Message}
 	case e.Event != eventReady:
-		p.abort()
+		p.Abort()
 		return fmt.Errorf("job helper: unexpected event %q", e.Event)
 	}
 	return nil
@@ -201,21 +202,37 @@ func (p *Process) Go() error {
 // returns 0 when it cannot tell (the program already ended).
 func (p *Process) ProgramPid() int {
 	pid := p.Pid()
+	// The helper forks the program from its main thread, whose tid is its
+	// pid; the other threads are a fallback.
+	if child := firstChild(pid, pid); child != 0 {
+		return child
+	}
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		return 0
 	}
 	for _, task := range tasks {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
-		if err != nil {
-			continue
-		}
-		var child int
-		if _, err := fmt.Sscan(string(data), &child); err == nil {
-			return child
+		if tid, err := strconv.Atoi(task.Name()); err == nil && tid != pid {
+			if child := firstChild(pid, tid); child != 0 {
+				return child
+			}
 		}
 	}
 	return 0
+}
+
+// firstChild returns the first child that thread tid of process pid
+// forked, or 0.
+func firstChild(pid, tid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, tid))
+	if err != nil {
+		return 0
+	}
+	var child int
+	if _, err := fmt.Sscan(string(data), &child); err != nil {
+		return 0
+	}
+	return child
 }
 
 // Wait waits until the helper has exited and returns how the program ended.
@@ -257,8 +274,9 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	return p.cmd.Process.Signal(sig)
 }
 
-// abort kills a helper that will not run its program and reaps it.
-func (p *Process) abort() {
+// Abort kills a helper that must not run its program (Go was not called,
+// or failed) and reaps it.
+func (p *Process) Abort() {
 	_ = p.cmd.Process.Kill()
 	p.control.Close()
 	_ = p.cmd.Wait()

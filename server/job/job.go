@@ -97,10 +97,6 @@ func (j *job) kill(reason stopReason) error {
 // program. It returns nil only when nothing was created; otherwise the job
 // is returned, running or failed to start (then with the error).
 func (m *Manager) launch(ctx context.Context, caller Caller, id string, req StartRequest, limits Limits, dev cgroupfs.Device) (*job, error) {
-	if err := m.store.create(id); err != nil {
-		m.log.Error("create job failed", "caller", string(caller), "err", err)
-		return nil, internal("the job could not be created", err)
-	}
 	j := &job{
 		status: Status{
 			ID: id, Name: req.Name, Owner: string(caller),
@@ -110,90 +106,159 @@ func (m *Manager) launch(ctx context.Context, caller Caller, id string, req Star
 		done:    make(chan struct{}),
 		cleaned: make(chan struct{}),
 	}
+	// The job's directory and logs are made while its cgroup is made and a
+	// helper takes the job: on a cold disk the files alone take a
+	// millisecond. The program starts only once all of it exists.
+	files := make(chan *Error, 1)
+	go func() { files <- m.createFiles(j) }()
+	h, startErr := m.readyHelper(ctx, j, limits.cgroup(dev))
+	if err := <-files; err != nil {
+		// Without its directory the job cannot even be recorded as
+		// failed: undo the rest.
+		if h.proc != nil {
+			h.proc.Abort()
+		}
+		closeFiles(h.stdout, h.stderr)
+		if h.cgroup != nil {
+			m.removeCgroup(id, h.cgroup)
+		}
+		return nil, err
+	}
+	if h.stdout == nil {
+		return j, m.failStart(j, h.cgroup, startErr)
+	}
+	copies := m.copyOutput(j, h.stdout, h.stderr)
+	if startErr == nil {
+		j.status.Pid = h.proc.Pid()
+		if err := h.proc.Go(); err != nil {
+			_, _ = h.proc.Wait()
+			startErr = m.startError(id, err)
+		}
+	}
+	if startErr != nil {
+		copies.Wait()
+		return j, m.failStart(j, h.cgroup, startErr)
+	}
+	if pid := h.proc.ProgramPid(); pid != 0 {
+		j.status.Pid = pid
+	}
+	j.cgroup = h.cgroup
+	if err := m.store.save(j.status, false); err != nil {
+		m.log.Error("save job record failed", "job", id, "err", err)
+	}
+	m.log.Info("job started", "job", id, "owner", string(caller), "name", req.Name, "program", req.ProgramPath, "pid", j.status.Pid)
+	m.monitors.Add(1)
+	go m.monitor(j, h.proc, copies)
+	return j, nil
+}
+
+// createFiles makes the job's directory and output logs; on error nothing
+// of them is left.
+func (m *Manager) createFiles(j *job) *Error {
+	id := j.status.ID
+	if err := m.store.create(id); err != nil {
+		m.log.Error("create job failed", "job", id, "err", err)
+		return internal("the job could not be created", err)
+	}
 	for _, stream := range []Stream{Stdout, Stderr} {
 		l, err := outputlog.Create(m.store.outputPath(id, stream), m.opts.OutputLimit)
 		if err != nil {
 			_ = os.RemoveAll(m.store.jobDir(id))
 			m.log.Error("create job output failed", "job", id, "err", err)
-			return nil, internal("the job's output could not be created", err)
+			return internal("the job's output could not be created", err)
 		}
 		j.setLog(stream, l)
 	}
+	return nil
+}
 
-	cgLimits := limits.cgroup(dev)
-	if cgLimits.Pids > 0 {
-		cgLimits.Pids += jobexec.ReservedTasks
+// helperStart is what readyHelper made, as far as it got.
+type helperStart struct {
+	cgroup cgroupfs.Cgroup
+	// stdout and stderr are the read ends of the program's output pipes.
+	stdout, stderr *os.File
+	// proc is the helper, in the job's cgroups and waiting for Go.
+	proc *jobexec.Process
+}
+
+// readyHelper makes the job's cgroup and output pipes and has a helper take
+// the job. On error, what it returns is what exists and must be undone.
+func (m *Manager) readyHelper(ctx context.Context, j *job, limits cgroupfs.Limits) (helperStart, *Error) {
+	id := j.status.ID
+	var h helperStart
+	if limits.Pids > 0 {
+		limits.Pids += jobexec.ReservedTasks
 	}
-	cg, err := m.opts.Cgroups.Create(id, cgLimits)
+	cg, err := m.opts.Cgroups.Create(id, limits)
 	if err != nil {
 		m.log.Error("job cgroup setup failed", "job", id, "err", err)
-		return j, m.failStart(j, nil, internal("the job's resource limits could not be applied", err))
+		return h, internal("the job's resource limits could not be applied", err)
 	}
-
+	h.cgroup = cg
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
-		return j, m.failStart(j, cg, internal("the job could not be started", err))
+		return h, internal("the job could not be started", err)
 	}
 	stderrR, stderrW, err := os.Pipe()
 	if err != nil {
-		stdoutR.Close()
-		stdoutW.Close()
-		return j, m.failStart(j, cg, internal("the job could not be started", err))
+		closeFiles(stdoutR, stdoutW)
+		return h, internal("the job could not be started", err)
 	}
-	proc, err := m.helpers.Launch(ctx, jobexec.Config{
-		Program: req.ProgramPath, Args: req.Arguments,
+	h.stdout, h.stderr = stdoutR, stderrR
+	h.proc, err = m.helpers.Launch(ctx, jobexec.Config{
+		Program: j.status.ProgramPath, Args: j.status.Arguments,
 		CgroupProcs: cg.ProcsFiles(), Stdout: stdoutW, Stderr: stderrW, Env: m.opts.Env, User: m.opts.User,
 	})
-	stdoutW.Close()
-	stderrW.Close()
-	// The copies end when every writer of the pipes is gone: the helper
-	// exited and the kernel killed the rest of its PID namespace. The logs
-	// are completed once the job's end is recorded (monitor, failStart).
+	closeFiles(stdoutW, stderrW)
+	if err != nil {
+		return h, m.startError(id, err)
+	}
+	return h, nil
+}
+
+// copyOutput copies the output pipes into the job's logs. The copies end
+// when every writer of the pipes is gone: the helper exited and the kernel
+// killed the rest of its PID namespace. The logs are completed once the
+// job's end is recorded (monitor, failStart).
+func (m *Manager) copyOutput(j *job, stdout, stderr *os.File) *sync.WaitGroup {
 	var copies sync.WaitGroup
-	for stream, r := range map[Stream]*os.File{Stdout: stdoutR, Stderr: stderrR} {
+	for stream, r := range map[Stream]*os.File{Stdout: stdout, Stderr: stderr} {
 		copies.Add(1)
 		go func() {
 			defer copies.Done()
 			defer r.Close()
 			if _, err := j.log(stream).ReadFrom(r); err != nil {
-				m.log.Error("job output lost", "job", id, "stream", stream.fileName(), "err", err)
+				m.log.Error("job output lost", "job", j.status.ID, "stream", stream.fileName(), "err", err)
 				j.mu.Lock()
 				j.outputErr = err
 				j.mu.Unlock()
 			}
 		}()
 	}
-	if err == nil {
-		j.status.Pid = proc.Pid()
-		err = proc.Go()
+	return &copies
+}
+
+// startError says why a helper could not start the job's program.
+func (m *Manager) startError(id string, err error) *Error {
+	var execErr *jobexec.ExecError
+	switch {
+	case errors.As(err, &execErr):
+		return &Error{Code: CodeInvalidArgument, Message: execErr.Error()}
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission):
+		m.log.Error("job helper cannot be run", "job", id, "err", err)
+		return internal("the server cannot run its job helper (jobexec is missing or not executable); the operator must reinstall it", err)
 	}
-	if err != nil {
-		if proc != nil {
-			_, _ = proc.Wait()
+	m.log.Error("job start failed", "job", id, "err", err)
+	return internal("the job could not be started", err)
+}
+
+// closeFiles closes the files that are not nil.
+func closeFiles(files ...*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
 		}
-		copies.Wait()
-		var execErr *jobexec.ExecError
-		if errors.As(err, &execErr) {
-			return j, m.failStart(j, cg, &Error{Code: CodeInvalidArgument, Message: execErr.Error()})
-		}
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-			m.log.Error("job helper cannot be run", "job", id, "err", err)
-			return j, m.failStart(j, cg, internal("the server cannot run its job helper (jobexec is missing or not executable); the operator must reinstall it", err))
-		}
-		m.log.Error("job start failed", "job", id, "err", err)
-		return j, m.failStart(j, cg, internal("the job could not be started", err))
 	}
-	if pid := proc.ProgramPid(); pid != 0 {
-		j.status.Pid = pid
-	}
-	j.cgroup = cg
-	if err := m.store.save(j.status, false); err != nil {
-		m.log.Error("save job record failed", "job", id, "err", err)
-	}
-	m.log.Info("job started", "job", id, "owner", string(caller), "name", req.Name, "program", req.ProgramPath, "pid", j.status.Pid)
-	m.monitors.Add(1)
-	go m.monitor(j, proc, &copies)
-	return j, nil
 }
 
 // failStart records that the job could not start, releases what it held,

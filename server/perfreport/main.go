@@ -24,8 +24,12 @@ func main() {
 	out := flag.String("out", "bench-report.md", "Markdown report to write")
 	readme := flag.String("readme", "README.md", "README whose perf section is replaced (empty: leave it)")
 	runs := flag.Int("runs", 30, "runs per start-to-exit measurement")
+	only := flag.String("only", "", "run only this section (start, streaming, control, memory) and leave the README alone")
 	flag.Parse()
-	if err := run(*binDir, *out, *readme, *runs); err != nil {
+	if *only != "" {
+		*readme = ""
+	}
+	if err := run(*binDir, *out, *readme, *runs, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "perfreport:", err)
 		os.Exit(1)
 	}
@@ -39,17 +43,29 @@ type section struct {
 	notes  []string
 }
 
-func run(binDir, out, readme string, runs int) error {
+// measurements are the report's sections, in order, by name.
+var measurements = []struct {
+	name    string
+	measure func(*environment, int) (section, error)
+}{
+	{"start", measureStartToExit},
+	{"streaming", measureStreaming},
+	{"control", measureControlPlane},
+	{"memory", measureMemory},
+}
+
+func run(binDir, out, readme string, runs int, only string) error {
 	env, err := newEnvironment(binDir)
 	if err != nil {
 		return err
 	}
 	defer env.close()
 	var sections []section
-	for _, measure := range []func(*environment, int) (section, error){
-		measureStartToExit, measureStreaming, measureControlPlane, measureMemory,
-	} {
-		s, err := measure(env, runs)
+	for _, m := range measurements {
+		if only != "" && m.name != only {
+			continue
+		}
+		s, err := m.measure(env, runs)
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -30,10 +31,14 @@ const (
 	limitPids     = 1024
 )
 
+// idlePause is the pause before each run of "one start on an idle host".
+const idlePause = 20 * time.Millisecond
+
 func measureStartToExit(e *environment, runs int) (section, error) {
 	s := section{
-		title:  "Start-to-exit of an isolated /bin/true (PID, mount and network namespaces; cpu, memory, pids limits)",
-		header: []string{"how", "median", "p90", "vs bare unshare"},
+		title: "Start-to-exit of an isolated /bin/true (PID, mount and network namespaces; cpu, memory, pids limits)",
+		header: []string{"how", "one start on an idle host: median", "p90", "vs bare unshare",
+			"back to back: median", "vs bare unshare"},
 	}
 	type contender struct {
 		name string
@@ -44,27 +49,36 @@ func measureStartToExit(e *environment, runs int) (section, error) {
 		{"JobManager library (`job.Manager.Start` to recorded end)", func() (func() error, func(), error) { return prepareLibrary(e) }},
 		{"JobManager API, one connection (`Start` + stream to its end)", func() (func() error, func(), error) { return prepareAPI(e) }},
 		{"`cgcreate` + `cgset` + `cgexec unshare …` + `cgdelete`", prepareCgexec},
-		{"`crun run` (same namespaces and limits)", func() (func() error, func(), error) { return prepareCrun(e) }},
+		{"`crun run` (same namespaces and limits)", func() (func() error, func(), error) { return prepareOCI(e, "crun") }},
+		{"`runc run` (same namespaces and limits)", func() (func() error, func(), error) { return prepareOCI(e, "runc") }},
 	}
-	var base float64
+	var idleBase, busyBase float64
 	for _, c := range contenders {
 		f, cleanup, err := c.run()
 		if err != nil {
-			s.rows = append(s.rows, []string{c.name, "unavailable: " + oneLine(err), "", ""})
+			s.rows = append(s.rows, []string{c.name, "unavailable: " + oneLine(err), "", "", "", ""})
 			continue
 		}
-		d, err := timeRuns(runs, f)
+		idle, err := timeRuns(runs, idlePause, f)
+		var busy durations
+		if err == nil {
+			busy, err = timeRuns(runs, 0, f)
+		}
 		cleanup()
 		if err != nil {
-			s.rows = append(s.rows, []string{c.name, "failed: " + oneLine(err), "", ""})
+			s.rows = append(s.rows, []string{c.name, "failed: " + oneLine(err), "", "", "", ""})
 			continue
 		}
-		if base == 0 {
-			base = float64(d.median())
+		if idleBase == 0 {
+			idleBase, busyBase = float64(idle.median()), float64(busy.median())
 		}
-		s.rows = append(s.rows, []string{c.name, ms(d.median()), ms(d.quantile(0.9)), ratio(float64(d.median()), base)})
+		s.rows = append(s.rows, []string{c.name, ms(idle.median()), ms(idle.quantile(0.9)), ratio(float64(idle.median()), idleBase),
+			ms(busy.median()), ratio(float64(busy.median()), busyBase)})
 	}
-	s.notes = append(s.notes, fmt.Sprintf("%d runs each after one warm-up; every contender is started from Go with os/exec or in-process.", runs))
+	s.notes = append(s.notes, fmt.Sprintf("%d runs each after one warm-up; every contender is started from Go with os/exec or in-process. "+
+		"\"One start on an idle host\" pauses %v before each run (not timed), which is when JobManager's pool of warm helpers "+
+		"(`--warm-helpers`, default 2) refills; \"back to back\" runs without pauses, so after the pool's two JobManager "+
+		"starts its helpers cold.", runs, idlePause))
 	return s, nil
 }
 
@@ -90,6 +104,7 @@ func prepareLibrary(e *environment) (func() error, func(), error) {
 	m, err := job.Open(job.Options{
 		DataDir: filepath.Join(e.tmp, "lib-data"), Helper: filepath.Join(e.binDir, "jobexec"), Cgroups: cgroups,
 		Limits: job.DefaultLimitPolicy(runtime.NumCPU(), 8<<30), Logger: slog.New(slog.DiscardHandler),
+		WarmHelpers: 2, // as the server's --warm-helpers default
 	})
 	if err != nil {
 		return nil, nil, err
@@ -183,14 +198,15 @@ func prepareCgexec() (func() error, func(), error) {
 	return f, cleanup, nil
 }
 
-// prepareCrun makes an OCI bundle whose rootfs holds /bin/true and its
-// libraries, with the same namespaces and limits, and runs it with crun.
-func prepareCrun(e *environment) (func() error, func(), error) {
-	crun, err := exec.LookPath("crun")
+// prepareOCI makes an OCI bundle whose rootfs holds /bin/true and its
+// libraries, with the same namespaces and limits, and runs it with the
+// OCI runtime (crun or runc).
+func prepareOCI(e *environment, runtime string) (func() error, func(), error) {
+	path, err := exec.LookPath(runtime)
 	if err != nil {
 		return nil, nil, err
 	}
-	bundle := filepath.Join(e.tmp, "bundle")
+	bundle := filepath.Join(e.tmp, "bundle-"+runtime)
 	rootfs := filepath.Join(bundle, "rootfs")
 	if err := copyWithLibraries("/bin/true", rootfs); err != nil {
 		return nil, nil, err
@@ -221,9 +237,9 @@ func prepareCrun(e *environment) (func() error, func(), error) {
 	n := 0
 	f := func() error {
 		n++
-		out, err := exec.Command(crun, "run", "--bundle", bundle, fmt.Sprintf("jobmanager-perf-%d", n)).CombinedOutput()
+		out, err := exec.Command(path, "run", "--bundle", bundle, fmt.Sprintf("jobmanager-perf-%d", n)).CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("crun: %w: %s", err, out)
+			return fmt.Errorf("%s: %w: %s", runtime, err, out)
 		}
 		return nil
 	}

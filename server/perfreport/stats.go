@@ -23,13 +23,15 @@ func (d durations) quantile(q float64) time.Duration {
 
 func (d durations) median() time.Duration { return d.quantile(0.5) }
 
-// timeRuns runs f n times (after one warm-up run) and returns the timings.
-func timeRuns(n int, f func() error) (durations, error) {
+// timeRuns runs f n times (after one warm-up run), each after pause (not
+// timed), and returns the timings.
+func timeRuns(n int, pause time.Duration, f func() error) (durations, error) {
 	if err := f(); err != nil {
 		return nil, err
 	}
 	var d durations
 	for range n {
+		time.Sleep(pause)
 		start := time.Now()
 		if err := f(); err != nil {
 			return nil, err
