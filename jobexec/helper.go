@@ -23,6 +23,12 @@ var forwardedSignals = []os.Signal{
 // Main is the helper's whole program: it is what the jobexec binary runs.
 // It never returns.
 func Main() {
+	// The helper mounts over /proc: outside the new PID (and mount)
+	// namespace the server starts it in, it would do so on the host's.
+	if os.Getpid() != 1 {
+		fmt.Fprintln(os.Stderr, "jobexec: this helper is started by the jobmanager server, as PID 1 of new namespaces; it does nothing when run by hand")
+		os.Exit(2)
+	}
 	// prctl settings (no_new_privs, the bounding set) are per thread, and a
 	// child inherits those of the thread that forks it: everything from
 	// here to starting the program runs on this one thread.

@@ -28,7 +28,7 @@ const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 // helperEnv is the helper's own environment: the program's comes with its
 // job. One P is plenty for a process that mostly waits, and saves threads
 // (which count in the job's pids limit) and the runtime's cgroup lookup.
-var helperEnv = []string{}
+var helperEnv = []string{"GOMAXPROCS=1"}
 
 // Config describes one job to launch.
 type Config struct {

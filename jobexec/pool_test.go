@@ -2,7 +2,9 @@ package jobexec_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -184,5 +186,20 @@ func TestPoolReplacesAHelperThatDiedWaiting(t *testing.T) {
 				t.Fatalf("output %q", out)
 			}
 		})
+	}
+}
+
+func TestHelperRunByHandTouchesNothing(t *testing.T) {
+	before, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(helperPath).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "started by the jobmanager server") {
+		t.Fatalf("err %v, output %q", err, out)
+	}
+	if after, _ := os.ReadFile("/proc/self/mountinfo"); string(after) != string(before) {
+		t.Fatalf("mounts changed:\n%s\nwas\n%s", after, before)
 	}
 }
