@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jobmanager/jobmanager/cgroupfs"
+	"github.com/jobmanager/jobmanager/client/cli"
 	"github.com/jobmanager/jobmanager/gen/go/jobmanager/v1/jobmanagerv1connect"
 	"github.com/jobmanager/jobmanager/server/devcert"
 )
@@ -114,7 +115,7 @@ func (e *environment) client(user string) (jobmanagerv1connect.JobManagerService
 	cfg := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: e.ca.Pool(), Certificates: []tls.Certificate{cert}, ServerName: "localhost", NextProtos: []string{"h2"}}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP2(true)
-	transport := &http.Transport{TLSClientConfig: cfg, Protocols: protocols}
+	transport := &http.Transport{TLSClientConfig: cfg, Protocols: protocols, HTTP2: cli.HTTP2Config()} // read as jobctl does
 	return jobmanagerv1connect.NewJobManagerServiceClient(&http.Client{Transport: transport}, "https://"+e.addr, connect.WithGRPC()), nil
 }
 

@@ -54,6 +54,11 @@ func measureStreaming(e *environment, _ int) (section, error) {
 		}
 		add(fmt.Sprintf("JobManager StreamOutput, %d reader(s), a connection each", readers), readers, d)
 	}
+	d, err := jobctlStream(e, id)
+	if err != nil {
+		return s, err
+	}
+	add("`jobctl stream` into a pipe (1 reader, the CLI as shipped)", 1, d)
 	_, peak := e.serverRSS()
 	s.notes = append(s.notes, fmt.Sprintf("Server peak RSS during the streams: %.1f MiB.", float64(peak)/(1<<20)))
 	if d, err := sshStream(e); err != nil {
@@ -165,6 +170,25 @@ func rawTLS() (time.Duration, error) {
 	n, err := io.Copy(io.Discard, conn)
 	if err != nil || n != streamBytes {
 		return 0, fmt.Errorf("raw TLS received %d bytes: %v", n, err)
+	}
+	return time.Since(start), nil
+}
+
+// jobctlStream times bin/jobctl streaming the job's stdout into a pipe
+// read here, as `jobctl stream ID | consumer` would.
+func jobctlStream(e *environment, id string) (time.Duration, error) {
+	start := time.Now()
+	cmd := exec.Command(filepath.Join(e.binDir, "jobctl"), "--hostPort", e.addr, "--certDir", e.certDir, "-u", "client1", "stream", id)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	n, _ := io.Copy(io.Discard, stdout)
+	if err := cmd.Wait(); err != nil || n != streamBytes {
+		return 0, fmt.Errorf("jobctl stream received %d bytes: %v", n, err)
 	}
 	return time.Since(start), nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jobmanager/jobmanager/cgroupfs"
+	"github.com/jobmanager/jobmanager/client/cli"
 	"github.com/jobmanager/jobmanager/gen/go/jobmanager/v1/jobmanagerv1connect"
 	"github.com/jobmanager/jobmanager/jobexec/jobexectest"
 	"github.com/jobmanager/jobmanager/server/devcert"
@@ -248,12 +249,12 @@ func ClientWith(addr string, tlsConfig *tls.Config) jobmanagerv1connect.JobManag
 	return jobmanagerv1connect.NewJobManagerServiceClient(httpClient, "https://"+addr, connect.WithGRPC())
 }
 
-// NewTransport returns an HTTP/2-only transport with tlsConfig: each one
-// is a connection of its own.
+// NewTransport returns an HTTP/2-only transport with tlsConfig, tuned as
+// jobctl's: each one is a connection of its own.
 func NewTransport(tlsConfig *tls.Config) *http.Transport {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP2(true)
-	return &http.Transport{TLSClientConfig: tlsConfig, Protocols: protocols}
+	return &http.Transport{TLSClientConfig: tlsConfig, Protocols: protocols, HTTP2: cli.HTTP2Config()}
 }
 
 // Jobctl runs bin/jobctl as user against the server and returns its
