@@ -69,9 +69,6 @@ func benchmarkIsolatedTrue(b *testing.B, pause time.Duration, launch func(contex
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := proc.Go(); err != nil {
-			b.Fatal(err)
-		}
 		if status, err := proc.Wait(); err != nil || status != (jobexec.ExitStatus{}) {
 			b.Fatalf("status %v, %v", status, err)
 		}

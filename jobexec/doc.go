@@ -17,29 +17,31 @@
 //     itself into the cgroup.procs file of each of the job's cgroups;
 //  6. for an unprivileged job, sets no_new_privs and empties the capability
 //     bounding set (both inherited by the program);
-//  7. reports "ready" and waits for the server's go-ahead (Process.Go);
-//  8. starts the program as its child, as the job's user when one is given
+//  7. starts the program as its child, as the job's user when one is given
 //     (groups, gid, then uid set in the child before exec), so that the
 //     program's first instruction already runs inside the cgroups and
 //     namespaces without privileges, and reports "started" or the exec
 //     error;
-//  9. stays as the namespace's init, in the manner of tini: it forwards
+//  8. stays as the namespace's init, in the manner of tini: it forwards
 //     signals to the program, reaps every orphan, and when the program ends
 //     reports its exact exit code or signal and exits, which makes the
 //     kernel kill whatever is left in the namespace.
 //
 // Steps 1 to 3 do not depend on the job, which is what lets a Pool run them
-// before there is a job. Nothing of the program runs before step 8.
+// before there is a job. Nothing of the program runs before step 7. The
+// server sends the job only once everything the job needs on its side
+// exists (records, output logs, cgroups), so there is no go-ahead to wait
+// for: the job is the go-ahead.
 //
 // The protocol, defined in protocol.go: the helper takes no arguments; it
 // has /dev/null as stdin (and as stdout and stderr until step 5), a Unix
 // stream socket as fd 3 (the control socket) and a pipe as fd 4 (the
 // status pipe). On the control socket the server sends the job (a 4-byte
 // big-endian length carrying the two output descriptors as SCM_RIGHTS,
-// then that many bytes of JSON), then the go-ahead byte, and keeps it open:
-// end of file means the server died (the helper kills the job) or, before
-// a job came, that the helper is not needed (it exits 0). On the status
-// pipe the helper writes one JSON event per line.
+// then that many bytes of JSON) and keeps it open: end of file means the
+// server died (the helper kills the job) or, before a job came, that the
+// helper is not needed (it exits 0). On the status pipe the helper writes
+// one JSON event per line.
 //
 // This package imports nothing from the job engine or the RPC layer.
 package jobexec

@@ -67,13 +67,6 @@ func Main() {
 	if err != nil {
 		fail(err)
 	}
-	report(event{Event: eventReady})
-	control := fdReader(controlFD)
-	var b [1]byte
-	if n, _ := control.Read(b[:]); n != 1 || b[0] != goAhead {
-		// The server gave up on the job (or died) before letting it run.
-		os.Exit(exitSetupFailed)
-	}
 
 	stopEarlySignals()
 	pid, err := startProgram(job)
@@ -86,6 +79,8 @@ func Main() {
 	// End of file on the control socket means the server died: the job
 	// must not outlive it. Exiting as PID 1 kills the whole namespace.
 	go func() {
+		control := fdReader(controlFD)
+		var b [1]byte
 		for {
 			if _, err := control.Read(b[:]); err != nil {
 				break

@@ -172,10 +172,6 @@ func tryLaunchAs(t *testing.T, cg cgroupfs.Cgroup, user *jobexec.User, program s
 	}
 	j.proc = proc
 	t.Cleanup(func() { _ = proc.Signal(syscall.SIGKILL); _, _ = proc.Wait() })
-	if err := proc.Go(); err != nil {
-		_, _ = proc.Wait()
-		return nil, err
-	}
 	return j, nil
 }
 

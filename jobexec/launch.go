@@ -72,10 +72,11 @@ type Process struct {
 }
 
 // Launch starts the helper at path helper in new PID, mount and network
-// namespaces, gives it the job, and returns once the helper is inside the
-// job's cgroups with its namespaces set up, waiting for Go. On error,
-// nothing is left running. Pool.Launch does the same with a helper started
-// ahead of time.
+// namespaces, gives it the job, and returns once the program runs inside
+// the job's cgroups and namespaces. It returns a *SetupError when the
+// helper could not set them up, an *ExecError when the program could not
+// be executed; on any error nothing is left running. Pool.Launch does the
+// same with a helper started ahead of time.
 func Launch(ctx context.Context, helper string, cfg Config) (*Process, error) {
 	p, err := startHelper(helper)
 	if err != nil {
@@ -128,8 +129,9 @@ func startHelper(helper string) (*Process, error) {
 }
 
 // controlSocket makes the connected pair of Unix stream sockets that
-// carries the job (with its output descriptors), then the go-ahead: the
-// server's end is non-blocking, the helper's blocking.
+// carries the job (with its output descriptors) and whose end of file
+// tells the helper the server is gone: the server's end is non-blocking,
+// the helper's blocking.
 func controlSocket() (server, helper *os.File, err error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -146,8 +148,9 @@ func controlSocket() (server, helper *os.File, err error) {
 // errHelperGone means an idle helper was dead before it got its job.
 var errHelperGone = errors.New("job helper is gone")
 
-// assign gives the job to an idle helper and waits until it is ready. On
-// error the helper is killed and reaped.
+// assign gives the job to an idle helper and returns once the program
+// runs. On error the helper is killed (when it has not exited by itself)
+// and reaped.
 func (p *Process) assign(ctx context.Context, cfg Config) error {
 	env := cfg.Env
 	if env == nil {
@@ -155,7 +158,7 @@ func (p *Process) assign(ctx context.Context, cfg Config) error {
 	}
 	job := assignment{CgroupProcs: cfg.CgroupProcs, User: cfg.User, Program: cfg.Program, Args: cfg.Args, Env: env}
 	if err := sendAssignment(p.control, job, cfg.Stdout, cfg.Stderr); err != nil {
-		p.Abort()
+		p.abort()
 		return fmt.Errorf("%w: give it the job: %w", errHelperGone, err)
 	}
 	// The deadline makes a blocked read return when ctx ends.
@@ -164,13 +167,16 @@ func (p *Process) assign(ctx context.Context, cfg Config) error {
 	stop()
 	switch {
 	case err != nil:
-		p.Abort()
-		return fmt.Errorf("job helper did not get ready: %w", err)
+		p.abort()
+		return fmt.Errorf("job helper ended before starting the program: %w", err)
 	case e.Event == eventSetupError:
-		p.Abort()
+		p.abort()
 		return &SetupError{Message: e.Message}
-	case e.Event != eventReady:
-		p.Abort()
+	case e.Event == eventExecError:
+		p.abort()
+		return &ExecError{Message: e.Message}
+	case e.Event != eventStarted:
+		p.abort()
 		return fmt.Errorf("job helper: unexpected event %q", e.Event)
 	}
 	return nil
@@ -178,25 +184,6 @@ func (p *Process) assign(ctx context.Context, cfg Config) error {
 
 // Pid is the helper's process id on the host.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
-
-// Go lets the program start and returns once it runs, or with an
-// *ExecError when it could not be executed (then the helper has exited; Wait
-// still reaps it).
-func (p *Process) Go() error {
-	if _, err := p.control.Write([]byte{goAhead}); err != nil {
-		return fmt.Errorf("release job helper: %w", err)
-	}
-	e, err := p.next()
-	switch {
-	case err != nil:
-		return fmt.Errorf("job helper ended before starting the program: %w", err)
-	case e.Event == eventExecError:
-		return &ExecError{Message: e.Message}
-	case e.Event != eventStarted:
-		return fmt.Errorf("job helper: unexpected event %q", e.Event)
-	}
-	return nil
-}
 
 // ProgramPid returns the host pid of the program: the helper's child. It
 // returns 0 when it cannot tell (the program already ended).
@@ -274,9 +261,8 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	return p.cmd.Process.Signal(sig)
 }
 
-// Abort kills a helper that must not run its program (Go was not called,
-// or failed) and reaps it.
-func (p *Process) Abort() {
+// abort kills the helper, and with it the job's processes, and reaps it.
+func (p *Process) abort() {
 	_ = p.cmd.Process.Kill()
 	p.control.Close()
 	_ = p.cmd.Wait()

@@ -98,9 +98,6 @@ func runFrom(t *testing.T, launch func(context.Context, jobexec.Config) (*jobexe
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := proc.Go(); err != nil {
-		t.Fatal(err)
-	}
 	if status, err := proc.Wait(); err != nil || status != (jobexec.ExitStatus{}) {
 		t.Fatalf("status %v, %v; output %q", status, err, out.String())
 	}

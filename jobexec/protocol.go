@@ -18,10 +18,6 @@ const (
 	statusFD  = 4
 )
 
-// goAhead is the byte the server writes on the control socket to let the
-// program start.
-const goAhead = 'g'
-
 // maxAssignmentSize bounds the job message a helper accepts: far above any
 // command line the kernel would execute (ARG_MAX is 2 MiB on Linux).
 const maxAssignmentSize = 16 << 20
@@ -41,7 +37,6 @@ const (
 
 // Events written by the helper on the status pipe, one JSON object a line.
 const (
-	eventReady      = "ready"       // in the job's cgroups, waiting for the go-ahead
 	eventSetupError = "setup-error" // set-up failed; Message says why
 	eventStarted    = "started"     // the program is running
 	eventExecError  = "exec-error"  // the program could not be started

@@ -106,49 +106,37 @@ func (m *Manager) launch(ctx context.Context, caller Caller, id string, req Star
 		done:    make(chan struct{}),
 		cleaned: make(chan struct{}),
 	}
-	// The job's directory and logs are made while its cgroup is made and a
-	// helper takes the job: on a cold disk the files alone take a
-	// millisecond. The program starts only once all of it exists.
+	// The job's directory and logs are made while its cgroup is made: on a
+	// cold disk the files alone take most of a millisecond.
 	files := make(chan *Error, 1)
 	go func() { files <- m.createFiles(j) }()
-	h, startErr := m.readyHelper(ctx, j, limits.cgroup(dev))
+	cg, cgErr := m.createCgroup(id, limits.cgroup(dev))
 	if err := <-files; err != nil {
 		// Without its directory the job cannot even be recorded as
 		// failed: undo the rest.
-		if h.proc != nil {
-			h.proc.Abort()
-		}
-		closeFiles(h.stdout, h.stderr)
-		if h.cgroup != nil {
-			m.removeCgroup(id, h.cgroup)
+		if cg != nil {
+			m.removeCgroup(id, cg)
 		}
 		return nil, err
 	}
-	if h.stdout == nil {
-		return j, m.failStart(j, h.cgroup, startErr)
+	if cgErr != nil {
+		return j, m.failStart(j, nil, cgErr)
 	}
-	copies := m.copyOutput(j, h.stdout, h.stderr)
-	if startErr == nil {
-		j.status.Pid = h.proc.Pid()
-		if err := h.proc.Go(); err != nil {
-			_, _ = h.proc.Wait()
-			startErr = m.startError(id, err)
-		}
-	}
+	proc, copies, startErr := m.startProgram(ctx, j, cg)
 	if startErr != nil {
-		copies.Wait()
-		return j, m.failStart(j, h.cgroup, startErr)
+		return j, m.failStart(j, cg, startErr)
 	}
-	if pid := h.proc.ProgramPid(); pid != 0 {
+	j.status.Pid = proc.Pid()
+	if pid := proc.ProgramPid(); pid != 0 {
 		j.status.Pid = pid
 	}
-	j.cgroup = h.cgroup
+	j.cgroup = cg
 	if err := m.store.save(j.status, false); err != nil {
 		m.log.Error("save job record failed", "job", id, "err", err)
 	}
 	m.log.Info("job started", "job", id, "owner", string(caller), "name", req.Name, "program", req.ProgramPath, "pid", j.status.Pid)
 	m.monitors.Add(1)
-	go m.monitor(j, h.proc, copies)
+	go m.monitor(j, proc, copies)
 	return j, nil
 }
 
@@ -172,48 +160,44 @@ func (m *Manager) createFiles(j *job) *Error {
 	return nil
 }
 
-// helperStart is what readyHelper made, as far as it got.
-type helperStart struct {
-	cgroup cgroupfs.Cgroup
-	// stdout and stderr are the read ends of the program's output pipes.
-	stdout, stderr *os.File
-	// proc is the helper, in the job's cgroups and waiting for Go.
-	proc *jobexec.Process
-}
-
-// readyHelper makes the job's cgroup and output pipes and has a helper take
-// the job. On error, what it returns is what exists and must be undone.
-func (m *Manager) readyHelper(ctx context.Context, j *job, limits cgroupfs.Limits) (helperStart, *Error) {
-	id := j.status.ID
-	var h helperStart
+// createCgroup makes the job's cgroup with its limits.
+func (m *Manager) createCgroup(id string, limits cgroupfs.Limits) (cgroupfs.Cgroup, *Error) {
 	if limits.Pids > 0 {
 		limits.Pids += jobexec.ReservedTasks
 	}
 	cg, err := m.opts.Cgroups.Create(id, limits)
 	if err != nil {
 		m.log.Error("job cgroup setup failed", "job", id, "err", err)
-		return h, internal("the job's resource limits could not be applied", err)
+		return nil, internal("the job's resource limits could not be applied", err)
 	}
-	h.cgroup = cg
+	return cg, nil
+}
+
+// startProgram has a helper run the job's program in cg, with its output
+// copied into the job's logs, and returns once the program runs. On error
+// the helper is gone and the copies have ended.
+func (m *Manager) startProgram(ctx context.Context, j *job, cg cgroupfs.Cgroup) (*jobexec.Process, *sync.WaitGroup, *Error) {
+	id := j.status.ID
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
-		return h, internal("the job could not be started", err)
+		return nil, nil, internal("the job could not be started", err)
 	}
 	stderrR, stderrW, err := os.Pipe()
 	if err != nil {
 		closeFiles(stdoutR, stdoutW)
-		return h, internal("the job could not be started", err)
+		return nil, nil, internal("the job could not be started", err)
 	}
-	h.stdout, h.stderr = stdoutR, stderrR
-	h.proc, err = m.helpers.Launch(ctx, jobexec.Config{
+	copies := m.copyOutput(j, stdoutR, stderrR)
+	proc, err := m.helpers.Launch(ctx, jobexec.Config{
 		Program: j.status.ProgramPath, Args: j.status.Arguments,
 		CgroupProcs: cg.ProcsFiles(), Stdout: stdoutW, Stderr: stderrW, Env: m.opts.Env, User: m.opts.User,
 	})
 	closeFiles(stdoutW, stderrW)
 	if err != nil {
-		return h, m.startError(id, err)
+		copies.Wait()
+		return nil, nil, m.startError(id, err)
 	}
-	return h, nil
+	return proc, copies, nil
 }
 
 // copyOutput copies the output pipes into the job's logs. The copies end
