@@ -96,7 +96,7 @@ func (j *job) kill(reason stopReason) error {
 // launch creates the job's directory, logs and cgroup and starts its
 // program. It returns nil only when nothing was created; otherwise the job
 // is returned, running or failed to start (then with the error).
-func (m *Manager) launch(ctx context.Context, caller Caller, id string, req StartRequest, limits Limits, dev cgroupfs.Device) (*job, error) {
+func (m *Manager) launch(ctx context.Context, caller Caller, id string, spare bool, req StartRequest, limits Limits, dev cgroupfs.Device) (*job, error) {
 	j := &job{
 		status: Status{
 			ID: id, Name: req.Name, Owner: string(caller),
@@ -109,7 +109,7 @@ func (m *Manager) launch(ctx context.Context, caller Caller, id string, req Star
 	// The job's directory and logs are made while its cgroup is made: on a
 	// cold disk the files alone take most of a millisecond.
 	files := make(chan *Error, 1)
-	go func() { files <- m.createFiles(j) }()
+	go func() { files <- m.createFiles(j, spare) }()
 	cg, cgErr := m.createCgroup(id, limits.cgroup(dev))
 	if err := <-files; err != nil {
 		// Without its directory the job cannot even be recorded as
@@ -140,11 +140,18 @@ func (m *Manager) launch(ctx context.Context, caller Caller, id string, req Star
 	return j, nil
 }
 
-// createFiles makes the job's directory and output logs; on error nothing
-// of them is left.
-func (m *Manager) createFiles(j *job) *Error {
+// createFiles makes the job's directory and output logs, or puts in place
+// those made ahead (spare); on error nothing of them is left.
+func (m *Manager) createFiles(j *job, spare bool) *Error {
 	id := j.status.ID
-	if err := m.store.create(id); err != nil {
+	create := m.store.create
+	if spare {
+		create = m.store.adopt
+	}
+	if err := create(id); err != nil {
+		if spare {
+			m.store.discardSpare(id)
+		}
 		m.log.Error("create job failed", "job", id, "err", err)
 		return internal("the job could not be created", err)
 	}

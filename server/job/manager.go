@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/jobmanager/jobmanager/cgroupfs"
+	"github.com/jobmanager/jobmanager/internal/warm"
 	"github.com/jobmanager/jobmanager/jobexec"
 	"github.com/jobmanager/jobmanager/server/outputlog"
 )
@@ -53,8 +54,8 @@ type Options struct {
 	// MaxRunningJobs bounds concurrent jobs; 0 means DefaultMaxRunningJobs.
 	MaxRunningJobs int
 	// WarmHelpers is how many job helpers are kept started ahead of the
-	// jobs that will use them (see jobexec.Pool); 0 starts each helper
-	// with its job.
+	// jobs that will use them (see jobexec.Pool), and how many job
+	// directories are kept made; 0 makes both with each job.
 	WarmHelpers int
 	// Env is the programs' environment; nil means jobexec.DefaultEnv.
 	Env []string
@@ -71,6 +72,8 @@ type Manager struct {
 	store   store
 	log     *slog.Logger
 	helpers *jobexec.Pool
+	// spares are ids whose job directories are made (store.makeSpare).
+	spares *warm.Pool[string]
 
 	ioDeviceOnce sync.Once
 	ioDevice     cgroupfs.Device
@@ -131,6 +134,9 @@ func Open(opts Options) (*Manager, error) {
 	if !opts.IODevice.IsZero() {
 		m.ioDeviceOnce.Do(func() { m.ioDevice = opts.IODevice })
 	}
+	if err := m.store.clearSpares(); err != nil {
+		return nil, err
+	}
 	// Records first: what they say about the previous run is read before
 	// anything of that run is touched.
 	if err := m.recover(); err != nil {
@@ -140,6 +146,7 @@ func Open(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m.helpers = jobexec.NewPool(opts.Helper, opts.WarmHelpers)
+	m.spares = warm.New(opts.WarmHelpers, m.store.makeSpare, m.store.discardSpare)
 	return m, nil
 }
 
@@ -224,11 +231,11 @@ func (m *Manager) Start(ctx context.Context, caller Caller, req StartRequest) (S
 			return Status{}, err
 		}
 	}
-	id, err := m.reserve(caller, req.Name)
+	id, spare, err := m.reserve(caller, req.Name)
 	if err != nil {
 		return Status{}, err
 	}
-	j, startErr := m.launch(ctx, caller, id, req, limits, dev)
+	j, startErr := m.launch(ctx, caller, id, spare, req, limits, dev)
 	if j == nil {
 		m.release(caller, req.Name)
 		return Status{}, startErr
@@ -237,25 +244,31 @@ func (m *Manager) Start(ctx context.Context, caller Caller, req StartRequest) (S
 	return j.snapshot(), startErr
 }
 
-// reserve claims caller's job name and a running slot, and picks a new id.
-func (m *Manager) reserve(caller Caller, name string) (string, error) {
+// reserve claims caller's job name and a running slot, and picks a new id:
+// that of a spare job directory when one is ready (spare is then true).
+func (m *Manager) reserve(caller Caller, name string) (id string, spare bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
 	case m.closing:
-		return "", &Error{Code: CodeUnavailable, Message: "the server is shutting down"}
+		return "", false, &Error{Code: CodeUnavailable, Message: "the server is shutting down"}
 	case m.names[nameKey{string(caller), name}] != "":
-		return "", &Error{Code: CodeAlreadyExists, Message: fmt.Sprintf("you already have a running job named %q", name)}
+		return "", false, &Error{Code: CodeAlreadyExists, Message: fmt.Sprintf("you already have a running job named %q", name)}
 	case m.running >= m.opts.MaxRunningJobs:
-		return "", &Error{Code: CodeResourceExhausted, Message: fmt.Sprintf("the server runs its maximum of %d jobs; try again when one ends", m.opts.MaxRunningJobs)}
+		return "", false, &Error{Code: CodeResourceExhausted, Message: fmt.Sprintf("the server runs its maximum of %d jobs; try again when one ends", m.opts.MaxRunningJobs)}
 	}
-	id := uuid.NewString()
-	for m.jobs[id] != nil {
+	id, spare = m.spares.Take()
+	if !spare {
 		id = uuid.NewString()
+	}
+	for m.jobs[id] != nil {
+		// A random id seen before: never in practice. A spare left
+		// unused goes at the next start of the server.
+		id, spare = uuid.NewString(), false
 	}
 	m.names[nameKey{string(caller), name}] = id
 	m.running++
-	return id, nil
+	return id, spare, nil
 }
 
 // release gives back what reserve claimed.
@@ -393,6 +406,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("jobs still ending: %w", ctx.Err()))
 	}
 	m.helpers.Close()
+	m.spares.Close()
 	return errors.Join(errs...)
 }
 

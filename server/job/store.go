@@ -6,13 +6,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/google/uuid"
 )
 
 // store keeps job records and outputs under a data directory:
-// DIR/jobs/ID/{job.json,stdout,stderr}.
+// DIR/jobs/ID/{job.json,stdout,stderr}, and job directories made ahead of
+// their jobs under DIR/spare.
 type store struct {
 	dir string
 }
+
+// firstRecordFile is the empty file a spare job directory holds for the
+// job's first record: save writes it and renames it to job.json, which
+// costs no inode.
+const firstRecordFile = ".job.json.first"
+
+func (s store) spareRoot() string { return filepath.Join(s.dir, "spare") }
 
 func (s store) jobDir(id string) string { return filepath.Join(s.dir, "jobs", id) }
 
@@ -32,6 +42,57 @@ func (s store) create(id string) error {
 	return nil
 }
 
+// makeSpare makes a job directory ahead of its job, under a new id, with
+// its empty output files and the file of its first record; adopt then puts
+// it in place. On the reference machine's ext4 a rename takes 40 µs where
+// making the directory and its files takes 1.5 to 2 ms: most of it is
+// allocating inodes.
+func (s store) makeSpare() (string, error) {
+	id := uuid.NewString()
+	dir := filepath.Join(s.spareRoot(), id)
+	if err := os.MkdirAll(s.spareRoot(), 0o700); err != nil {
+		return "", fmt.Errorf("make spare job directory: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("make spare job directory: %w", err)
+	}
+	for _, name := range []string{Stdout.fileName(), Stderr.fileName(), firstRecordFile} {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			err = f.Close()
+		}
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return "", fmt.Errorf("make spare job directory: %w", err)
+		}
+	}
+	return id, nil
+}
+
+// adopt makes the spare directory id the directory of job id.
+func (s store) adopt(id string) error {
+	if err := os.MkdirAll(filepath.Join(s.dir, "jobs"), 0o700); err != nil {
+		return fmt.Errorf("create jobs directory: %w", err)
+	}
+	if err := os.Rename(filepath.Join(s.spareRoot(), id), s.jobDir(id)); err != nil {
+		return fmt.Errorf("create job directory: %w", err)
+	}
+	return nil
+}
+
+// discardSpare removes the spare directory id.
+func (s store) discardSpare(id string) {
+	_ = os.RemoveAll(filepath.Join(s.spareRoot(), id))
+}
+
+// clearSpares removes the spare directories an earlier run left.
+func (s store) clearSpares() error {
+	if err := os.RemoveAll(s.spareRoot()); err != nil {
+		return fmt.Errorf("remove spare job directories: %w", err)
+	}
+	return nil
+}
+
 // save replaces the job's record atomically: write a temporary file, rename
 // it over the old one. A durable save also syncs the file and the
 // directory, so that the record survives a crash of the machine, not only
@@ -43,7 +104,10 @@ func (s store) save(status Status, durable bool) error {
 		return fmt.Errorf("encode job record: %w", err)
 	}
 	dir := s.jobDir(status.ID)
-	tmp, err := os.CreateTemp(dir, ".job.json.*")
+	tmp, err := os.OpenFile(filepath.Join(dir, firstRecordFile), os.O_WRONLY|os.O_TRUNC, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		tmp, err = os.CreateTemp(dir, ".job.json.*")
+	}
 	if err != nil {
 		return fmt.Errorf("save job record: %w", err)
 	}

@@ -44,11 +44,20 @@ type Log struct {
 	waiting bool
 }
 
-// Create makes a new, empty log at path that keeps at most limit bytes
-// (0: no limit); bytes written beyond the limit are dropped.
+// Create makes a new, empty log at path, or takes the empty file made
+// there ahead of time, that keeps at most limit bytes (0: no limit); bytes
+// written beyond the limit are dropped. A file that holds data is refused:
+// a log is never written twice.
 func Create(path string, limit int64) (*Log, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
+		return nil, fmt.Errorf("create output log: %w", err)
+	}
+	if info, err := f.Stat(); err != nil || info.Size() != 0 {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%s already holds %d bytes", path, info.Size())
+		}
 		return nil, fmt.Errorf("create output log: %w", err)
 	}
 	return &Log{path: path, file: f, limit: limit, wake: make(chan struct{})}, nil

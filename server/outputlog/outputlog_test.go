@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -214,5 +216,22 @@ func TestOpenCompleteServesAnEarlierRunsFile(t *testing.T) {
 	missing, err := OpenComplete(filepath.Join(dir, "never-written"), false)
 	if err != nil || missing.Size() != 0 {
 		t.Fatalf("missing file: %v size %d", err, missing.Size())
+	}
+}
+
+func TestCreateTakesAnEmptyFileButNeverOneWithData(t *testing.T) {
+	dir := t.TempDir()
+	ahead := filepath.Join(dir, "made-ahead")
+	if err := os.WriteFile(ahead, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Create(ahead, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = l.Write([]byte("data"))
+	_ = l.Complete()
+	if _, err := Create(ahead, 0); err == nil || !strings.Contains(err.Error(), "already holds 4 bytes") {
+		t.Fatalf("second Create on a written log: %v", err)
 	}
 }
