@@ -59,6 +59,7 @@ func copyOutput(ctx context.Context, client jobmanagerv1connect.JobManagerServic
 		return err
 	}
 	defer resp.Close()
+	widenPipe(w)
 	for resp.Receive() {
 		if _, err := w.Write(resp.Msg().GetOutput()); err != nil {
 			return fmt.Errorf("write output: %w", err)
