@@ -87,31 +87,27 @@ func measureControlPlane(e *environment, _ int) (section, error) {
 
 // hammer runs call from every client in a loop for phaseDuration.
 func hammer(clients []jobmanagerv1connect.JobManagerServiceClient, call func(context.Context, jobmanagerv1connect.JobManagerServiceClient) error) (durations, time.Duration, error) {
-	return runClients(clients, func(i int, c jobmanagerv1connect.JobManagerServiceClient, deadline time.Time) (durations, error) {
-		var mine durations
-		for time.Now().Before(deadline) {
-			t0 := time.Now()
-			err := call(context.Background(), c)
-			mine = append(mine, time.Since(t0))
-			if err != nil {
-				return mine, err
-			}
-		}
-		return mine, nil
-	})
+	return callEvery(clients, 0, call)
 }
 
 // pace has the clients call together rate times a second for
-// phaseDuration, each on a fixed schedule (a call due while the last one
-// runs starts as soon as it returns). A call's latency counts from when it
-// is sent, not from its scheduled time: Go's timers wake up to a
-// millisecond late, which is the harness's delay, not the server's.
+// phaseDuration.
 func pace(clients []jobmanagerv1connect.JobManagerServiceClient, rate float64, call func(context.Context, jobmanagerv1connect.JobManagerServiceClient) error) (durations, time.Duration, error) {
-	interval := time.Duration(float64(len(clients)) / rate * float64(time.Second))
+	return callEvery(clients, time.Duration(float64(len(clients))/rate*float64(time.Second)), call)
+}
+
+// callEvery has every client call every interval for phaseDuration, the
+// clients' schedules spread over the interval; a call due while the last
+// one runs starts as soon as it returns (so interval 0 calls in a loop). A
+// call's latency counts from when it is sent, not from its scheduled time:
+// Go's timers wake up to a millisecond late, which is the harness's delay,
+// not the server's.
+func callEvery(clients []jobmanagerv1connect.JobManagerServiceClient, interval time.Duration, call func(context.Context, jobmanagerv1connect.JobManagerServiceClient) error) (durations, time.Duration, error) {
 	start := time.Now()
 	return runClients(clients, func(i int, c jobmanagerv1connect.JobManagerServiceClient, deadline time.Time) (durations, error) {
 		var mine durations
-		for next := start.Add(interval * time.Duration(i) / time.Duration(len(clients))); next.Before(deadline); next = next.Add(interval) {
+		next := start.Add(interval * time.Duration(i) / time.Duration(len(clients)))
+		for ; time.Now().Before(deadline); next = next.Add(interval) {
 			time.Sleep(time.Until(next))
 			t0 := time.Now()
 			err := call(context.Background(), c)

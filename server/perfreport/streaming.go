@@ -196,8 +196,13 @@ func drain(r io.Reader) (int64, error) {
 // jobctlStream times bin/jobctl streaming the job's stdout into a pipe
 // read here, as `jobctl stream ID | consumer` would.
 func jobctlStream(e *environment, id string) (time.Duration, error) {
+	return timeOutput(exec.Command(filepath.Join(e.binDir, "jobctl"), "--hostPort", e.addr, "--certDir", e.certDir, "-u", "client1", "stream", id))
+}
+
+// timeOutput runs cmd, drains its stdout from a pipe, and returns how long
+// it took once it has checked that all streamBytes came.
+func timeOutput(cmd *exec.Cmd) (time.Duration, error) {
 	start := time.Now()
-	cmd := exec.Command(filepath.Join(e.binDir, "jobctl"), "--hostPort", e.addr, "--certDir", e.certDir, "-u", "client1", "stream", id)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, err
@@ -207,7 +212,7 @@ func jobctlStream(e *environment, id string) (time.Duration, error) {
 	}
 	n, _ := drain(stdout)
 	if err := cmd.Wait(); err != nil || n != streamBytes {
-		return 0, fmt.Errorf("jobctl stream received %d bytes: %v", n, err)
+		return 0, fmt.Errorf("%s received %d bytes: %v", filepath.Base(cmd.Path), n, err)
 	}
 	return time.Since(start), nil
 }
@@ -262,18 +267,5 @@ func sshStream(e *environment) (time.Duration, error) {
 	if lastErr != nil {
 		return 0, fmt.Errorf("ssh to the throwaway sshd: %w", lastErr)
 	}
-	start := time.Now()
-	cmd := exec.Command("ssh", append(args, "head", "-c", strconv.Itoa(streamBytes), "/dev/zero")...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return 0, err
-	}
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	n, _ := drain(stdout)
-	if err := cmd.Wait(); err != nil || n != streamBytes {
-		return 0, fmt.Errorf("ssh received %d bytes: %v", n, err)
-	}
-	return time.Since(start), nil
+	return timeOutput(exec.Command("ssh", append(args, "head", "-c", strconv.Itoa(streamBytes), "/dev/zero")...))
 }
