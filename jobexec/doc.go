@@ -13,8 +13,10 @@
 //  4. waits for its job on the control socket: the program, its arguments
 //     and environment, the user to run it as, the cgroup.procs files to
 //     join, and the program's stdout and stderr as descriptors;
-//  5. takes those descriptors as its own stdout and stderr and writes
-//     itself into the cgroup.procs file of each of the job's cgroups;
+//  5. reports "received" (a helper that dies before that never had the
+//     job, which the server can then give to another helper), takes the
+//     descriptors as its own stdout and stderr and writes itself into the
+//     cgroup.procs file of each of the job's cgroups;
 //  6. for an unprivileged job, sets no_new_privs and empties the capability
 //     bounding set (both inherited by the program);
 //  7. starts the program as its child, as the job's user when one is given

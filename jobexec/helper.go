@@ -62,6 +62,10 @@ func Main() {
 		os.Exit(0)
 	}
 	if err == nil {
+		// From here on the job is this helper's: a helper that dies
+		// before saying so never had it, and the server can give the job
+		// to another one.
+		report(event{Event: eventReceived})
 		err = enterJob(job, stdout, stderr)
 	}
 	if err != nil {

@@ -164,8 +164,17 @@ func (p *Process) assign(ctx context.Context, cfg Config) error {
 	// The deadline makes a blocked read return when ctx ends.
 	stop := context.AfterFunc(ctx, func() { p.statusR.SetReadDeadline(time.Now()) })
 	e, err := p.next()
+	received := err == nil && e.Event == eventReceived
+	if received {
+		e, err = p.next()
+	}
 	stop()
 	switch {
+	case !received && errors.Is(err, io.EOF):
+		// It died before it read the job (killed while idle: the send
+		// succeeds while its last threads are still exiting).
+		p.abort()
+		return fmt.Errorf("%w: it ended before it took the job", errHelperGone)
 	case err != nil:
 		p.abort()
 		return fmt.Errorf("job helper ended before starting the program: %w", err)

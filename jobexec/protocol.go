@@ -37,6 +37,7 @@ const (
 
 // Events written by the helper on the status pipe, one JSON object a line.
 const (
+	eventReceived   = "received"    // the helper has its job
 	eventSetupError = "setup-error" // set-up failed; Message says why
 	eventStarted    = "started"     // the program is running
 	eventExecError  = "exec-error"  // the program could not be started

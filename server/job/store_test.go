@@ -58,6 +58,13 @@ func TestJobsTakeSpareDirectoriesAndLeaveNoneBehind(t *testing.T) {
 		t.Fatalf("job %s did not take the spare directory %s", status.ID, spare)
 	}
 	e.wait(t, alice, status.ID)
+	waitForSpares(t, dataDir, 1) // replaced
+	// Shutdown also waits for the job's final record.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.m.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
 	entries, err := os.ReadDir(e.m.store.jobDir(status.ID))
 	if err != nil {
 		t.Fatal(err)
@@ -73,12 +80,6 @@ func TestJobsTakeSpareDirectoriesAndLeaveNoneBehind(t *testing.T) {
 		if data, _ := os.ReadFile(e.m.store.outputPath(status.ID, stream)); string(data) != want {
 			t.Errorf("%s = %q, want %q", stream.fileName(), data, want)
 		}
-	}
-	waitForSpares(t, dataDir, 1) // replaced
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := e.m.Shutdown(ctx); err != nil {
-		t.Fatal(err)
 	}
 	if ids := spareIDs(t, dataDir); len(ids) != 0 {
 		t.Fatalf("spare directories left after shutdown: %v", ids)
