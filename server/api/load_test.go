@@ -31,7 +31,7 @@ const loadClients = 64
 // and checks that no request fails and that goroutines and file
 // descriptors return to their baseline afterwards, and the heap to its
 // baseline plus the records of the jobs started (the engine keeps every
-// job; about 2 KiB each here).
+// job; 2 to 3.5 KiB each in the heap after a GC, from run to run).
 func TestLoad(t *testing.T) {
 	duration := 5 * time.Second
 	if v := os.Getenv(loadDurationEnv); v != "" {
@@ -96,10 +96,10 @@ func TestLoad(t *testing.T) {
 	for _, tr := range transports {
 		tr.CloseIdleConnections()
 	}
-	// A leaked stream alone would hold a 512 KiB chunk; 4 KiB a job is
-	// twice what a job's record takes.
+	// A leaked stream alone would hold a 512 KiB chunk; 6 KiB a job is
+	// well above what a job's record takes.
 	started := uint64(len(latencies["Start"].values))
-	allowedHeap := baseHeap + 8<<20 + started*4<<10
+	allowedHeap := baseHeap + 8<<20 + started*6<<10
 	deadlineBack := time.Now().Add(15 * time.Second)
 	for {
 		runtime.GC()
