@@ -129,7 +129,10 @@ func (s *Server) start() {
 		"--cgroup-parent", s.parent,
 	}, s.args...)
 	s.cmd = exec.Command(filepath.Join(s.binDir, "jobmanager"), args...)
-	s.log = &syncBuffer{}
+	// Each start logs to a buffer of its own: the reader of an earlier
+	// run's stderr may still be draining it.
+	log := &syncBuffer{}
+	s.log = log
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		s.t.Fatal(err)
@@ -143,7 +146,7 @@ func (s *Server) start() {
 		scanner := bufio.NewScanner(stderr)
 		for scanner.Scan() {
 			line := scanner.Text()
-			s.log.WriteString(line + "\n")
+			log.WriteString(line + "\n")
 			if m := listening.FindStringSubmatch(line); m != nil {
 				addr <- m[1]
 			}
