@@ -332,9 +332,6 @@ func TestExecErrorsAreReportedBeforeRunning(t *testing.T) {
 			if !errors.As(err, &execErr) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want an ExecError saying %q", err, tt.want)
 			}
-			if !jobexec.IsStartError(err) {
-				t.Error("IsStartError is false for an exec error")
-			}
 		})
 	}
 }

@@ -291,11 +291,3 @@ func (p *Process) next() (event, error) {
 	}
 	return e, nil
 }
-
-// IsStartError reports whether err means the job could not be started
-// (set-up or exec failure) rather than an internal failure.
-func IsStartError(err error) bool {
-	var setup *SetupError
-	var execErr *ExecError
-	return errors.As(err, &setup) || errors.As(err, &execErr)
-}

@@ -191,7 +191,8 @@ func (m *Manager) startProgram(ctx context.Context, j *job, cg cgroupfs.Cgroup) 
 	}
 	stderrR, stderrW, err := os.Pipe()
 	if err != nil {
-		closeFiles(stdoutR, stdoutW)
+		stdoutR.Close()
+		stdoutW.Close()
 		return nil, nil, internal("the job could not be started", err)
 	}
 	copies := m.copyOutput(j, stdoutR, stderrR)
@@ -199,7 +200,9 @@ func (m *Manager) startProgram(ctx context.Context, j *job, cg cgroupfs.Cgroup) 
 		Program: j.status.ProgramPath, Args: j.status.Arguments,
 		CgroupProcs: cg.ProcsFiles(), Stdout: stdoutW, Stderr: stderrW, Env: m.opts.Env, User: m.opts.User,
 	})
-	closeFiles(stdoutW, stderrW)
+	// The helper has its own copies; the copies end when it is gone.
+	stdoutW.Close()
+	stderrW.Close()
 	if err != nil {
 		copies.Wait()
 		return nil, nil, m.startError(id, err)
@@ -241,15 +244,6 @@ func (m *Manager) startError(id string, err error) *Error {
 	}
 	m.log.Error("job start failed", "job", id, "err", err)
 	return internal("the job could not be started", err)
-}
-
-// closeFiles closes the files that are not nil.
-func closeFiles(files ...*os.File) {
-	for _, f := range files {
-		if f != nil {
-			f.Close()
-		}
-	}
 }
 
 // failStart records that the job could not start, releases what it held,
