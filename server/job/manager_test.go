@@ -3,6 +3,7 @@ package job
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -464,12 +465,27 @@ func TestRestartKeepsRecordsAndMarksRunningJobsLost(t *testing.T) {
 	e := newEnv(t, nil)
 	done := e.start(t, alice, "done", "/bin/sh", "-c", "echo kept")
 	e.wait(t, alice, done.ID)
+	// The end is visible before its record is on disk (the durable save
+	// comes after the cgroup's removal); a crash in between would leave
+	// the job lost, which is not what this test is about.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		data, _ := os.ReadFile(filepath.Join(e.m.store.jobDir(done.ID), "job.json"))
+		var record Status
+		if json.Unmarshal(data, &record) == nil && record.State == StateExited {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ended job's record never said so: %s", data)
+		}
+	}
 	running := e.start(t, alice, "running", "/bin/sh", "-c", "echo before; exec sleep 60")
 	for e.m.jobs[running.ID].stdout.Size() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	// A second manager on the same directory sees what a restarted server
 	// sees after a crash: a record that says running, and a live cgroup.
+	// A crashed server makes no more spare job directories.
+	e.m.spares.Close()
 	m2, err := Open(e.opts)
 	if err != nil {
 		t.Fatal(err)
